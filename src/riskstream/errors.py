@@ -1,0 +1,104 @@
+"""Exceptions raised by riskstream.
+
+The hierarchy::
+
+    RiskstreamError
+    ├── InputError                  bad input from a user, a file or a message; names the field and the value
+    │   ├── UnknownInstrumentTypeError
+    │   ├── InvalidFieldError       a field holds a value outside its domain (negative vol, NaN price, ...)
+    │   ├── MissingFieldError       a mandatory field is absent
+    │   └── EmptyInputError         an input file or table holds no rows
+    ├── MarketDataError             the market cannot support the request
+    │   ├── MissingFactorError      a risk factor has no value / no history
+    │   └── InsufficientHistoryError
+    ├── ModelError                  a model could not be fitted or evaluated (e.g. GARCH did not converge)
+    └── ConfigurationError          an option or parameter is invalid (unknown method, confidence outside (0, 1))
+
+Every error message names the offending field and its value, so a user can fix the input without reading code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigurationError",
+    "EmptyInputError",
+    "InputError",
+    "InsufficientHistoryError",
+    "InvalidFieldError",
+    "MarketDataError",
+    "MissingFactorError",
+    "MissingFieldError",
+    "ModelError",
+    "RiskstreamError",
+    "UnknownInstrumentTypeError",
+]
+
+
+class RiskstreamError(Exception):
+    """Base class of every error riskstream raises on purpose."""
+
+
+class InputError(RiskstreamError, ValueError):
+    """Bad input. ``field`` and ``value`` say what was wrong; ``where`` says which record."""
+
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None, where: str | None = None):
+        self.field = field
+        self.value = value
+        self.where = where
+        prefix = f"{where}: " if where else ""
+        super().__init__(prefix + message)
+
+
+class UnknownInstrumentTypeError(InputError):
+    def __init__(self, value: Any, *, known: tuple[str, ...] = (), where: str | None = None):
+        hint = f" (known: {', '.join(known)})" if known else ""
+        super().__init__(
+            f"field 'type' has unknown instrument type {value!r}{hint}", field="type", value=value, where=where
+        )
+
+
+class InvalidFieldError(InputError):
+    def __init__(self, field: str, value: Any, reason: str, *, where: str | None = None):
+        super().__init__(f"field {field!r} has invalid value {value!r}: {reason}", field=field, value=value, where=where)
+
+
+class MissingFieldError(InputError):
+    def __init__(self, field: str, *, where: str | None = None):
+        super().__init__(f"mandatory field {field!r} is missing", field=field, value=None, where=where)
+
+
+class EmptyInputError(InputError):
+    def __init__(self, what: str, value: Any = None):
+        super().__init__(f"{what} is empty: {value!r}" if value is not None else f"{what} is empty", field=what, value=value)
+
+
+class MarketDataError(RiskstreamError):
+    """The market data cannot support the request."""
+
+
+class MissingFactorError(MarketDataError, KeyError):
+    def __init__(self, factor: str, *, where: str | None = None):
+        self.factor = factor
+        self.where = where
+        prefix = f"{where}: " if where else ""
+        super().__init__(prefix + f"risk factor {factor!r} has no value or history in the market data")
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
+class InsufficientHistoryError(MarketDataError):
+    pass
+
+
+class ModelError(RiskstreamError):
+    pass
+
+
+class ConfigurationError(RiskstreamError, ValueError):
+    def __init__(self, field: str, value: Any, reason: str):
+        self.field = field
+        self.value = value
+        super().__init__(f"option {field!r} has invalid value {value!r}: {reason}")
