@@ -43,7 +43,9 @@ class RiskstreamError(Exception):
 class InputError(RiskstreamError, ValueError):
     """Bad input. ``field`` and ``value`` say what was wrong; ``where`` says which record."""
 
-    def __init__(self, message: str, *, field: str | None = None, value: Any = None, where: str | None = None):
+    def __init__(
+        self, message: str, *, field: str | None = None, value: Any = None, where: str | None = None
+    ):
         self.field = field
         self.value = value
         self.where = where
@@ -55,13 +57,18 @@ class UnknownInstrumentTypeError(InputError):
     def __init__(self, value: Any, *, known: tuple[str, ...] = (), where: str | None = None):
         hint = f" (known: {', '.join(known)})" if known else ""
         super().__init__(
-            f"field 'type' has unknown instrument type {value!r}{hint}", field="type", value=value, where=where
+            f"field 'type' has unknown instrument type {value!r}{hint}",
+            field="type",
+            value=value,
+            where=where,
         )
 
 
 class InvalidFieldError(InputError):
     def __init__(self, field: str, value: Any, reason: str, *, where: str | None = None):
-        super().__init__(f"field {field!r} has invalid value {value!r}: {reason}", field=field, value=value, where=where)
+        super().__init__(
+            f"field {field!r} has invalid value {value!r}: {reason}", field=field, value=value, where=where
+        )
 
 
 class MissingFieldError(InputError):
@@ -71,7 +78,11 @@ class MissingFieldError(InputError):
 
 class EmptyInputError(InputError):
     def __init__(self, what: str, value: Any = None):
-        super().__init__(f"{what} is empty: {value!r}" if value is not None else f"{what} is empty", field=what, value=value)
+        super().__init__(
+            f"{what} is empty: {value!r}" if value is not None else f"{what} is empty",
+            field=what,
+            value=value,
+        )
 
 
 class MarketDataError(RiskstreamError):

@@ -1,1 +1,71 @@
-"""riskstream.domain"""
+"""Domain: instruments, positions, the book hierarchy, risk factors and market state — immutable and validated."""
+
+from ._factor import (
+    TENORS,
+    FactorKind,
+    RiskFactor,
+    ShockType,
+    equity_factor,
+    fx_factor,
+    parse_factor,
+    rate_factor,
+    tenor_years,
+    vol_factor,
+)
+from ._hierarchy import DEFAULT_LEVELS, FIRM, Hierarchy
+from ._instrument import (
+    INSTRUMENT_CLASSES,
+    Equity,
+    EquityIndexFuture,
+    EquityOption,
+    FixedRateBond,
+    FxForward,
+    FxOption,
+    FxSpot,
+    Instrument,
+    InstrumentType,
+    InterestRateSwap,
+    OptionType,
+    ZeroCouponBond,
+    instrument_from_record,
+)
+from ._market import MarketScenarios, MarketSnapshot, year_fraction
+from ._portfolio import BadRecord, Portfolio
+from ._position import ATTRIBUTES, Position, PositionTable
+
+__all__ = [
+    "ATTRIBUTES",
+    "DEFAULT_LEVELS",
+    "FIRM",
+    "INSTRUMENT_CLASSES",
+    "TENORS",
+    "BadRecord",
+    "Equity",
+    "EquityIndexFuture",
+    "EquityOption",
+    "FactorKind",
+    "FixedRateBond",
+    "FxForward",
+    "FxOption",
+    "FxSpot",
+    "Hierarchy",
+    "Instrument",
+    "InstrumentType",
+    "InterestRateSwap",
+    "MarketScenarios",
+    "MarketSnapshot",
+    "OptionType",
+    "Portfolio",
+    "Position",
+    "PositionTable",
+    "RiskFactor",
+    "ShockType",
+    "ZeroCouponBond",
+    "equity_factor",
+    "fx_factor",
+    "instrument_from_record",
+    "parse_factor",
+    "rate_factor",
+    "tenor_years",
+    "vol_factor",
+]

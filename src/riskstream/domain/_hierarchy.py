@@ -1,0 +1,97 @@
+"""The book hierarchy firm → desk → book → trader, as node ids and index arrays for vectorised aggregation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigurationError
+
+__all__ = ["DEFAULT_LEVELS", "FIRM", "Hierarchy"]
+
+FIRM = "FIRM"
+#: Levels below the firm, top-down; a node id is the path of names, e.g. ``FIRM/Rates/RATES-EUR/tkato``.
+DEFAULT_LEVELS: tuple[str, ...] = ("desk", "book", "trader")
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Nodes of a hierarchy over positions.
+
+    Attributes
+    ----------
+    levels
+        Attribute names below the firm, top-down (default desk, book, trader).
+    node_ids
+        Every node, parents before children; node 0 is the firm.
+    node_level
+        Depth of each node: 0 firm, 1 the first level, ...
+    parent
+        Index of each node's parent (−1 for the firm).
+    position_node
+        Shape (depth, n_positions): the node at each level that each position belongs to (row 0: the firm).
+    """
+
+    levels: tuple[str, ...]
+    node_ids: tuple[str, ...]
+    node_level: np.ndarray
+    parent: np.ndarray
+    position_node: np.ndarray
+
+    @classmethod
+    def build(
+        cls, attributes: dict[str, np.ndarray] | object, levels: Sequence[str] = DEFAULT_LEVELS
+    ) -> Hierarchy:
+        """Build from per-position attribute columns (a mapping name → array, or a PositionTable)."""
+        cols = getattr(attributes, "attributes", attributes)
+        assert isinstance(cols, dict) or hasattr(cols, "__getitem__")
+        levels = tuple(levels)
+        for name in levels:
+            if name not in cols:  # type: ignore[operator]
+                raise ConfigurationError("by", name, "not a position attribute")
+        n = len(next(iter(cols.values()))) if levels else 0  # type: ignore[union-attr]
+        node_ids: list[str] = [FIRM]
+        node_level = [0]
+        parent = [-1]
+        position_node = np.zeros((len(levels) + 1, n), dtype=np.int64)
+        prefix = np.full(n, FIRM, dtype=object)
+        prefix_node = np.zeros(n, dtype=np.int64)
+        for depth, name in enumerate(levels, start=1):
+            path = prefix + "/" + np.asarray(cols[name]).astype(str).astype(object)  # type: ignore[index]
+            uniq, first, inverse = np.unique(path.astype(str), return_index=True, return_inverse=True)
+            base = len(node_ids)
+            node_ids.extend(uniq.tolist())
+            node_level.extend([depth] * len(uniq))
+            parent.extend(prefix_node[first].tolist())
+            prefix_node = base + inverse.astype(np.int64)
+            position_node[depth] = prefix_node
+            prefix = path
+        return cls(
+            levels, tuple(node_ids), np.array(node_level), np.array(parent, dtype=np.int64), position_node
+        )
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_ids)
+
+    @property
+    def depth(self) -> int:
+        return len(self.levels)
+
+    def level_name(self, depth: int) -> str:
+        return "firm" if depth == 0 else self.levels[depth - 1]
+
+    def children(self, node: int) -> np.ndarray:
+        return np.flatnonzero(self.parent == node)
+
+    def index(self, node_id: str) -> int:
+        try:
+            return self.node_ids.index(node_id)
+        except ValueError:
+            raise ConfigurationError("node", node_id, "no such node in the hierarchy") from None
+
+    def positions_under(self, node: int) -> np.ndarray:
+        """Indices of the positions below ``node``."""
+        return np.flatnonzero(self.position_node[int(self.node_level[node])] == node)
