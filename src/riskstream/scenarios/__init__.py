@@ -1,1 +1,79 @@
-"""riskstream.scenarios"""
+"""riskstream.scenarios: scenario generation — historical, filtered historical, Monte Carlo and stress."""
+
+from ._filtered import FilteredHistoricalScenarios, filter_volatility
+from ._historical import HistoricalScenarios, HorizonRule
+from ._monte_carlo import MonteCarloScenarios, covariance_of_changes, psd_factor
+from ._scenario_set import (
+    RELATIVE_FLOOR,
+    ScenarioGenerator,
+    ScenarioSet,
+    apply_shocks,
+    factor_changes,
+    history_matrix,
+    scale_changes,
+    shock_types_for,
+)
+from ._stress import (
+    HISTORICAL_STRESS_PERIODS,
+    HYPOTHETICAL_STRESS,
+    FactorShift,
+    HistoricalStress,
+    StressScenario,
+    load_stress_file,
+    stress_library,
+    worst_window_scenarios,
+)
+from ._volatility import (
+    RISKMETRICS_LAMBDA,
+    FilteredVolatility,
+    GarchFit,
+    GarchParams,
+    GarchSpec,
+    ewma_filter,
+    ewma_variance,
+    ewma_variance_reference,
+    filtered_historical_returns,
+    fit_garch,
+    garch_backcast,
+    garch_filter,
+    garch_variance_reference,
+)
+
+__all__ = [
+    "HISTORICAL_STRESS_PERIODS",
+    "HYPOTHETICAL_STRESS",
+    "RELATIVE_FLOOR",
+    "RISKMETRICS_LAMBDA",
+    "FactorShift",
+    "FilteredHistoricalScenarios",
+    "FilteredVolatility",
+    "GarchFit",
+    "GarchParams",
+    "GarchSpec",
+    "HistoricalScenarios",
+    "HistoricalStress",
+    "HorizonRule",
+    "MonteCarloScenarios",
+    "ScenarioGenerator",
+    "ScenarioSet",
+    "StressScenario",
+    "apply_shocks",
+    "covariance_of_changes",
+    "ewma_filter",
+    "ewma_variance",
+    "ewma_variance_reference",
+    "factor_changes",
+    "filter_volatility",
+    "filtered_historical_returns",
+    "fit_garch",
+    "garch_backcast",
+    "garch_filter",
+    "garch_variance_reference",
+    "history_matrix",
+    "load_stress_file",
+    "psd_factor",
+    "scale_changes",
+    "shock_types_for",
+    "stress_library",
+    "worst_window_scenarios",
+]
