@@ -79,13 +79,13 @@ def test_sqrt_time_scales_relative_multiplicatively_and_absolute_linearly() -> N
 def test_historical_errors_name_the_problem() -> None:
     with pytest.raises(InsufficientHistoryError, match="needs 6"):
         HistoricalScenarios(window=5).generate(snapshot(), small_history(), FACTORS)
-    with pytest.raises(MissingFactorError, match="EQ.B"):
+    with pytest.raises(MissingFactorError, match=r"EQ\.B"):
         HistoricalScenarios(window=2).generate(snapshot(), small_history(), ("EQ.B",))
     with pytest.raises(ConfigurationError, match="horizon_rule"):
         HistoricalScenarios(horizon_rule="cubic")  # type: ignore[arg-type]
     bad = small_history()
     bad.iloc[2, 0] = np.nan
-    with pytest.raises(InvalidFieldError, match="EQ.A"):
+    with pytest.raises(InvalidFieldError, match=r"EQ\.A"):
         HistoricalScenarios(window=4).generate(snapshot(), bad, FACTORS)
 
 
@@ -179,7 +179,7 @@ def test_stress_file_json_and_errors(tmp_path) -> None:
     assert load_stress_file(f).name == "mine"
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    with pytest.raises(EmptyInputError, match="empty.csv"):
+    with pytest.raises(EmptyInputError, match=r"empty\.csv"):
         load_stress_file(empty)
     bad = tmp_path / "bad.csv"
     bad.write_text("factor,shift\nEQ.A,minus ten\n")
