@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from ._app import app
-
 # Each import below registers that module's commands on ``app``.
-from . import _errors  # noqa: E402,I001  (error handler first)
+from . import (
+    _errors,
+    _sample,  # noqa: F401
+)
+from ._app import app
 
 __all__ = ["app", "main"]
 
