@@ -6,8 +6,11 @@ import sys
 
 # Each import below registers that module's commands on ``app``.
 from . import (
+    _backtest,  # noqa: F401
     _errors,
     _sample,  # noqa: F401
+    _stress,  # noqa: F401
+    _var,  # noqa: F401
 )
 from ._app import app
 

@@ -11,3 +11,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """riskstream: VaR/ES per node, stress tests, FRTB ES and back-tests over a portfolio directory."""

@@ -10,21 +10,10 @@ from ..errors import RiskstreamError
 
 
 def run(app: typer.Typer) -> int:
+    """Run the app; usage errors are handled by typer (exit 2), riskstream errors become ``error: ...``."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone mode: exits through SystemExit with the command's status
     except RiskstreamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
-        return 1
-    except Exception as exc:  # click usage errors arrive as click exceptions
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
     return 0
