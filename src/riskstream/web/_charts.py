@@ -79,7 +79,7 @@ def plot_backtest(
         label=f"exception ({result.exceptions})",
     )
     ax.axhline(0.0, color="black", linewidth=0.5)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel("daily return")
     ax.set_xlim(dates[0], dates[-1])
     ax.grid(True, axis="y", linewidth=0.3, alpha=0.6)
