@@ -78,28 +78,34 @@ def test_empty_file(tmp_path: Path, text: str) -> None:
         load_price_series(path)
 
 
-def test_missing_price_column_lists_the_columns(tmp_path: Path) -> None:
-    path = _csv(tmp_path, "Date,Open,Volume\n2020-01-02,1,100\n")
-    with pytest.raises(
-        MissingFieldError, match=r"columns: Date, Open, Volume;.*Adj Close.*field 'price' is missing"
-    ) as info:
-        load_price_series(path)
-    assert info.value.field == "price"
-
-
-def test_missing_date_column(tmp_path: Path) -> None:
-    path = _csv(tmp_path, "when,Close\n2020-01-02,1\n")
-    with pytest.raises(MissingFieldError, match=r"'date' is missing"):
-        load_price_series(path)
-
-
-def test_negative_price_names_line_and_value(tmp_path: Path) -> None:
-    path = _csv(tmp_path, "Date,Adj Close\n2020-01-02,10\n2020-01-03,11\n2020-01-06,-2.5\n")
-    with pytest.raises(
-        InvalidFieldError, match=r"line 4: field 'Adj Close' has invalid value -2\.5: .*positive"
-    ) as info:
-        load_price_series(path)
-    assert info.value.field == "Adj Close" and info.value.value == -2.5
+@pytest.mark.parametrize(
+    ("text", "error", "pattern", "field", "value"),
+    [
+        (
+            "Date,Open,Volume\n2020-01-02,1,100\n",
+            MissingFieldError,
+            r"columns: Date, Open, Volume;.*Adj Close.*field 'price' is missing",
+            "price",
+            None,
+        ),
+        ("when,Close\n2020-01-02,1\n", MissingFieldError, r"field 'date' is missing", "date", None),
+        (
+            "Date,Adj Close\n2020-01-02,10\n2020-01-03,11\n2020-01-06,-2.5\n",
+            InvalidFieldError,
+            r"line 4: field 'Adj Close' has invalid value -2\.5: .*positive",
+            "Adj Close",
+            -2.5,
+        ),
+    ],
+    ids=["no-price-column", "no-date-column", "negative-price"],
+)
+def test_bad_file_names_field_and_value(
+    tmp_path: Path, text: str, error: type[Exception], pattern: str, field: str, value: object
+) -> None:
+    with pytest.raises(error, match=pattern) as info:
+        load_price_series(_csv(tmp_path, text))
+    assert getattr(info.value, "field", None) == field
+    assert getattr(info.value, "value", None) == value
 
 
 @pytest.mark.parametrize("bad", ["abc", "", "inf"])
