@@ -16,6 +16,20 @@ FIRM = "FIRM"
 DEFAULT_LEVELS: tuple[str, ...] = ("desk", "book", "trader")
 
 
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values (as str) and the code of each element: a dict pass, then a sort of the few uniques.
+
+    Hashing is linear in the number of positions, where ``np.unique`` on strings sorts them all.
+    """
+    seen: dict[object, int] = {}
+    first_codes = np.fromiter((seen.setdefault(v, len(seen)) for v in values.tolist()), np.int64, len(values))
+    labels = np.array([str(v) for v in seen], dtype=str)
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return labels[order], rank[first_codes]
+
+
 @dataclass(frozen=True)
 class Hierarchy:
     """Nodes of a hierarchy over positions.
@@ -56,18 +70,27 @@ class Hierarchy:
         node_level = [0]
         parent = [-1]
         position_node = np.zeros((len(levels) + 1, n), dtype=np.int64)
-        prefix = np.full(n, FIRM, dtype=object)
         prefix_node = np.zeros(n, dtype=np.int64)
+        prefix_names = [FIRM]
         for depth, name in enumerate(levels, start=1):
-            path = prefix + "/" + np.asarray(cols[name]).astype(str).astype(object)  # type: ignore[index]
-            uniq, first, inverse = np.unique(path.astype(str), return_index=True, return_inverse=True)
+            # factorise the level's names once, then find the distinct (parent node, name) pairs as integers:
+            # sorting a million integer keys is far cheaper than sorting a million path strings
+            names, codes = _factorize(np.asarray(cols[name]))  # type: ignore[index]
+            key = prefix_node * len(names) + codes.astype(np.int64)
+            uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
             base = len(node_ids)
-            node_ids.extend(uniq.tolist())
+            parents = prefix_node[first]
+            labels = names[codes[first]]
+            paths = [
+                f"{prefix_names[p - (base - len(prefix_names))]}/{lab}"
+                for p, lab in zip(parents, labels, strict=True)
+            ]
+            node_ids.extend(paths)
             node_level.extend([depth] * len(uniq))
-            parent.extend(prefix_node[first].tolist())
+            parent.extend(parents.tolist())
             prefix_node = base + inverse.astype(np.int64)
             position_node[depth] = prefix_node
-            prefix = path
+            prefix_names = paths
         return cls(
             levels, tuple(node_ids), np.array(node_level), np.array(parent, dtype=np.int64), position_node
         )

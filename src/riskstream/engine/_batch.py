@@ -342,20 +342,40 @@ def _factor_attribution(
 
 
 def _node_sensitivities(
-    instruments: Sequence[Instrument], snapshot: MarketSnapshot, factors: tuple[str, ...], book: _Book
-) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    instruments: Sequence[Instrument],
+    snapshot: MarketSnapshot,
+    factors: tuple[str, ...],
+    book: _Book,
+    instrument_deltas: bool = False,
+) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix | None]:
     """Node delta and gamma (nodes × factors) in the shock convention, and instrument deltas (sparse)."""
     sens = sensitivities(instruments, snapshot)
     col = {f: j for j, f in enumerate(sens.factor_ids)}
-    idx = np.array([col.get(f, -1) for f in factors])
+    idx = np.array([col.get(f, -1) for f in factors], dtype=np.int64)
     present = idx >= 0
-    delta = np.zeros((len(instruments), len(factors)))
-    gamma = np.zeros_like(delta)
-    delta[:, present] = np.nan_to_num(np.asarray(sens.delta)[:, idx[present]])
-    gamma[:, present] = np.nan_to_num(np.asarray(sens.gamma)[:, idx[present]])
-    d_inst = sp.csr_matrix(delta)
-    node_q = book.node_of_leaf @ book.leaf_matrix  # nodes × instruments
-    return np.asarray(node_q @ delta), np.asarray(node_q @ gamma), d_inst
+    node_q = sp.csr_matrix(book.node_of_leaf @ book.leaf_matrix)  # nodes × instruments
+    delta = np.asarray(sens.delta)
+    gamma = np.asarray(sens.gamma)
+    bad = np.flatnonzero(np.isnan(delta.sum(axis=1)) | np.isnan(gamma.sum(axis=1)))
+    if bad.size:  # failed instruments carry NaN rows; they hold no quantity, so drop them from the product
+        keep = np.ones(len(instruments))
+        keep[bad] = 0.0
+        node_q = sp.csr_matrix(node_q @ sp.diags(keep))
+        delta = np.where(np.isnan(delta), 0.0, delta)
+        gamma = np.where(np.isnan(gamma), 0.0, gamma)
+    # aggregate over instruments first (nodes × sensitivity factors), then align to the requested factor order
+    node_delta = np.zeros((node_q.shape[0], len(factors)))
+    node_gamma = np.zeros_like(node_delta)
+    node_delta[:, present] = np.asarray(node_q @ delta)[:, idx[present]]
+    node_gamma[:, present] = np.asarray(node_q @ gamma)[:, idx[present]]
+    d_inst = sp.csr_matrix(_aligned(delta, idx, present)) if instrument_deltas else None
+    return node_delta, node_gamma, d_inst
+
+
+def _aligned(matrix: np.ndarray, idx: np.ndarray, present: np.ndarray) -> np.ndarray:
+    out = np.zeros((matrix.shape[0], len(idx)))
+    out[:, present] = matrix[:, idx[present]]
+    return out
 
 
 def run_risk(
@@ -534,7 +554,8 @@ def _run_parametric(
     levels = history_matrix(history.iloc[-(request.window + 1) :], factors, snapshot.reporting_currency)
     cov = covariance_of_changes(factor_changes(levels, types, 1), request.covariance) * request.horizon_days
     timer.stage("sensitivities", 0.3)
-    node_delta, node_gamma, d_inst = _node_sensitivities(instruments, snapshot, factors, book)
+    node_delta, node_gamma, d_inst = _node_sensitivities(instruments, snapshot, factors, book, True)
+    assert d_inst is not None
     timer.stage("measures", 0.7)
     z, m = normal_var_es(request.confidence)
     cov_d = node_delta @ cov  # nodes × factors
