@@ -68,4 +68,5 @@ __all__ = [
     "rate_factor",
     "tenor_years",
     "vol_factor",
+    "year_fraction",
 ]
