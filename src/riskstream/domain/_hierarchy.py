@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,16 +57,15 @@ class Hierarchy:
 
     @classmethod
     def build(
-        cls, attributes: dict[str, np.ndarray] | object, levels: Sequence[str] = DEFAULT_LEVELS
+        cls, attributes: Mapping[str, np.ndarray] | Any, levels: Sequence[str] = DEFAULT_LEVELS
     ) -> Hierarchy:
         """Build from per-position attribute columns (a mapping name → array, or a PositionTable)."""
-        cols = getattr(attributes, "attributes", attributes)
-        assert isinstance(cols, dict) or hasattr(cols, "__getitem__")
+        cols: Mapping[str, np.ndarray] = getattr(attributes, "attributes", attributes)
         levels = tuple(levels)
         for name in levels:
-            if name not in cols:  # type: ignore[operator]
+            if name not in cols:
                 raise ConfigurationError("by", name, "not a position attribute")
-        n = len(next(iter(cols.values()))) if levels else 0  # type: ignore[union-attr]
+        n = len(next(iter(cols.values()))) if levels else 0
         node_ids: list[str] = [FIRM]
         node_level = [0]
         parent = [-1]
@@ -75,7 +75,7 @@ class Hierarchy:
         for depth, name in enumerate(levels, start=1):
             # factorise the level's names once, then find the distinct (parent node, name) pairs as integers:
             # sorting a million integer keys is far cheaper than sorting a million path strings
-            names, codes = _factorize(np.asarray(cols[name]))  # type: ignore[index]
+            names, codes = _factorize(np.asarray(cols[name]))
             key = prefix_node * len(names) + codes.astype(np.int64)
             uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
             base = len(node_ids)

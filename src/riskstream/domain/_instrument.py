@@ -429,8 +429,10 @@ def instrument_from_record(record: Mapping[str, Any]) -> Instrument:
     """
     where = str(record.get("instrument_id", "?"))
     kind = record.get("type")
+    if _missing(kind):
+        raise MissingFieldError("type", where=where)
     try:
-        cls = INSTRUMENT_CLASSES[InstrumentType(kind)]
+        cls = INSTRUMENT_CLASSES[InstrumentType(str(kind))]
     except ValueError:
         raise UnknownInstrumentTypeError(
             kind, known=tuple(t.value for t in InstrumentType), where=where

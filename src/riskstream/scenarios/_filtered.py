@@ -61,7 +61,7 @@ def filter_volatility(
                 fit = fit_garch(col, spec)
                 cond[:, j] = fit.conditional_vol
                 fcst[j] = float(fit.forecast_vol)
-            except ModelError:
+            except (ModelError, InsufficientHistoryError):
                 # a factor GARCH cannot fit (too few moves, degenerate) falls back to EWMA, which always exists
                 fv = ewma_filter(col, lam)
                 cond[:, j] = fv.conditional_vol

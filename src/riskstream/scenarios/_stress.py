@@ -100,7 +100,7 @@ class HistoricalStress:
                 f"({idx[0].date()} → {idx[-1].date()})"
             )
         types = shock_types_for(factor_ids)
-        levels = history_matrix(history.iloc[[s, e]], factor_ids, snapshot.reporting_currency)
+        levels = history_matrix(history.iloc[[int(s), int(e)]], factor_ids, snapshot.reporting_currency)
         changes = factor_changes(levels, types, 1)
         market = apply_shocks(snapshot, factor_ids, changes, types)
         return ScenarioSet("stress", market, changes, types, (self.name,), int(e - s))
