@@ -15,7 +15,7 @@ fall within days of the valuation date: prices are dirty (they include it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..domain import MarketScenarios, year_fraction
+from ..domain import MarketScenarios, fx_factor, year_fraction
 from ._curve import CurveSet
 from ._family import BLOCK_ELEMENTS, Checks, Exposures, FactorColumns, Family, Sink, fx_ids
 from ._translation import add_fx_exposure
@@ -113,12 +113,15 @@ class Cashflows:
         return a, self.currency[first], self.time[first]
 
 
-def present_values(cashflows: Cashflows, curves: CurveSet) -> Iterator[tuple[slice, np.ndarray]]:
+def present_values(
+    cashflows: Cashflows, curves: CurveSet, fx: Mapping[str, np.ndarray] | None = None
+) -> Iterator[tuple[slice, np.ndarray]]:
     """Present value of each owner's cashflows, by blocks of scenarios: (columns, (n_owners, n_columns)).
 
-    Values are in the cashflows' currency. Per block, ``−t·z(t)`` of every unique (currency, time) is one sparse
-    product of the tenor rates with the interpolation weights scaled by ``−t``; then one ``exp`` and one sparse
-    product with the amounts. (Sparse products run single-threaded in scipy: no BLAS threads to contend for.)
+    Per block, ``−t·z(t)`` of every unique (currency, time) is one sparse product of the tenor rates with the
+    interpolation weights scaled by ``−t``; then one ``exp``, the FX translation of each currency's rows, and
+    one sparse product with the amounts. (Sparse products run single-threaded in scipy: no BLAS threads to
+    contend for.)
 
     Parameters
     ----------
@@ -126,9 +129,14 @@ def present_values(cashflows: Cashflows, curves: CurveSet) -> Iterator[tuple[sli
         The cashflows; each currency needs a curve in ``curves``.
     curves
         Zero curves under the scenarios.
+    fx
+        Currency → its FX level in every scenario (n_scenarios,): values come out in the reporting currency.
+        Without it they are in the cashflows' own currencies.
     """
     a, currency, times = cashflows.grouped()
     log_df = sp.csr_matrix(sp.diags(-times) @ curves.weights(currency, times))
+    fx = fx or {}
+    spans = _spans(currency) if fx else []
     n_scen = curves.rates.shape[1]
     # narrow blocks keep the (unique times × block) discount factors in cache for the product with the amounts
     step = min(n_scen, max(8, 8 * BLOCK_ELEMENTS // max(1, len(times))))
@@ -136,7 +144,16 @@ def present_values(cashflows: Cashflows, curves: CurveSet) -> Iterator[tuple[sli
         cols = slice(start, min(start + step, n_scen))
         df = np.asarray(log_df @ curves.rates[:, cols])
         np.exp(df, out=df)
+        for ccy, rows in spans:
+            df[rows] *= fx[ccy][cols]
         yield cols, np.asarray(a @ df)
+
+
+def _spans(currency: np.ndarray) -> list[tuple[str, slice]]:
+    """The contiguous run of each currency in an array sorted by currency."""
+    names, first = np.unique(currency.astype(str), return_index=True)
+    ends = [*first[1:], len(currency)]
+    return [(str(c), slice(int(b), int(e))) for c, b, e in zip(names, first, ends, strict=True)]
 
 
 def cashflow_family(schedule: Callable[[Sequence[Any], date], Cashflows]) -> Family[Any]:
@@ -155,12 +172,11 @@ def cashflow_family(schedule: Callable[[Sequence[Any], date], Cashflows]) -> Fam
         return checks, ccys, np.asarray(fx_ids(ccys), dtype=object)
 
     def value(instruments: Sequence[Any], market: MarketScenarios, sink: Sink) -> dict[int, str]:
-        checks, ccys, fx = checked(instruments, market)
+        checks, ccys, _ = checked(instruments, market)
         ok = checks.ok
-        translation = FactorColumns(market, fx[ok])
+        fx = {str(c): market.column(fx_factor(str(c))) for c in set(ccys[ok])}
         cashflows = schedule([instruments[i] for i in ok], market.as_of)
-        for cols, values in present_values(cashflows, CurveSet(market, ccys[ok])):
-            values *= translation.rows(slice(None), cols)
+        for cols, values in present_values(cashflows, CurveSet(market, ccys[ok]), fx):
             sink.put(ok, values, cols)
         return checks.failed
 
