@@ -44,5 +44,9 @@ def record(name: str, title: str, body: str, command: str) -> None:
         f"Measured {stamp} on {machine()}.  \nReproduce: `{command}`\n\n{body.strip()}\n<!-- {name}:end -->\n"
     )
     pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->\n?", re.S)
-    text = pattern.sub(lambda _m: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    text = (
+        pattern.sub(lambda _m: section, text)
+        if pattern.search(text)
+        else text.rstrip("\n") + "\n\n" + section
+    )
     RESULTS.write_text(text)

@@ -189,3 +189,21 @@ def test_ten_day_overlapping_exceeds_one_day(market, portfolio) -> None:
     assert ten.node("FIRM").var > one.node("FIRM").var
     # √10 scaling of mostly-linear P&L lands near √10 × the 1-day figure (not exactly: options, compounding)
     assert sqrt.node("FIRM").var == pytest.approx(np.sqrt(10) * one.node("FIRM").var, rel=0.15)
+
+
+@pytest.mark.parametrize("method", ["hs", "parametric"])
+def test_incremental_and_marginal_match_recomputation_without_the_position(market, portfolio, method) -> None:
+    history, snapshot = market
+    req = RiskRequest(method, 0.99, levels=("desk",), top_n=3)
+    full = run_risk(portfolio, snapshot, history, req)
+    firm = full.node("FIRM")
+    for c in firm.top_positions:
+        keep = portfolio.positions.position_id != c.label
+        without = run_risk(
+            Portfolio(portfolio.instruments, portfolio.positions.take(keep)), snapshot, history, req
+        )
+        # incremental VaR/ES: the definition, VaR(P) − VaR(P without the position) (Jorion, VaR, §7.2)
+        assert c.incremental_var == pytest.approx(firm.var - without.node("FIRM").var, rel=1e-9, abs=1e-6)
+        assert c.incremental_es == pytest.approx(firm.es - without.node("FIRM").es, rel=1e-9, abs=1e-6)
+        assert c.exposure is not None and c.marginal_var is not None
+        assert c.marginal_var == pytest.approx(c.var / c.exposure, rel=1e-12)
