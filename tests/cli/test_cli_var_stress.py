@@ -133,3 +133,10 @@ def test_bad_rows_are_reported_and_the_rest_computed(bank: Path, tmp_path: Path)
     assert "NO-SUCH-INSTRUMENT" in reasons["GHOST"]
     assert d["nodes"][0]["var"] > 0
     assert "left out" in r.stderr
+
+
+def test_var_plot_writes_a_png(bank: Path, tmp_path: Path) -> None:
+    out = tmp_path / "var.png"
+    r = run("var", "--portfolio", str(bank), "--by", "desk", "--plot", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000

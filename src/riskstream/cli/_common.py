@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 err_console = Console(stderr=True)
-out_console = Console()
+# piped or redirected output has no terminal width to fit: use a wide one so tables do not wrap
+out_console = Console() if Console().is_terminal else Console(width=160)
 
 
 @contextmanager

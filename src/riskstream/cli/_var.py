@@ -45,6 +45,9 @@ def var_command(
     vol_model: Annotated[str, typer.Option("--vol-model", help="ewma | garch (fhs).")] = "ewma",
     seed: Annotated[int, typer.Option(help="Random seed (mc).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also write a PNG: firm P&L distribution with VaR/ES, VaR/ES by desk.")
+    ] = None,
 ) -> None:
     """VaR and ES at every node of the hierarchy, with top contributors by position and risk factor."""
     request = RiskRequest(
@@ -64,8 +67,17 @@ def var_command(
     with stage_progress(not as_json, "VaR") as progress:
         progress("loading portfolio", 0.0)
         loaded = load(portfolio)
-        report = run_risk(loaded.portfolio, loaded.snapshot, loaded.history, request, progress)
+        report = run_risk(
+            loaded.portfolio, loaded.snapshot, loaded.history, request, progress, keep_pnl=plot is not None
+        )
     show_rejected(report.rejected)
+    if plot is not None:
+        if request.method == "parametric":
+            err_console.print("[yellow]--plot draws scenario P&L: not available for the parametric method[/]")
+        else:
+            from ..web import plot_risk_report
+
+            err_console.print(f"chart written to {plot_risk_report(report, plot)}")
     if as_json:
         print_json(report.to_dict())
         return
