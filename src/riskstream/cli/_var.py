@@ -39,6 +39,17 @@ def var_command(
     top: Annotated[int, typer.Option(help="Top contributors per node.")] = 5,
     paths: Annotated[int, typer.Option(help="Monte Carlo paths (mc).")] = 10_000,
     distribution: Annotated[str, typer.Option(help="normal | t (mc).")] = "normal",
+    dof: Annotated[float, typer.Option(help="Student-t degrees of freedom (mc --distribution t).")] = 5.0,
+    covariance: Annotated[
+        str, typer.Option(help="sample | ewma covariance of shocks (mc, parametric).")
+    ] = "sample",
+    antithetic: Annotated[
+        bool, typer.Option("--antithetic/--no-antithetic", help="Antithetic paths (mc).")
+    ] = True,
+    rule: Annotated[
+        str,
+        typer.Option(help="VaR quantile rule: empirical (inverse ECDF) | linear | k_plus_1 (hs, fhs, mc)."),
+    ] = "empirical",
     parametric: Annotated[
         str, typer.Option(help="delta_normal | delta_gamma (parametric).")
     ] = "delta_normal",
@@ -60,6 +71,10 @@ def var_command(
         top_n=top,
         mc_paths=paths,
         mc_distribution=distribution,  # type: ignore[arg-type]
+        mc_dof=dof,
+        antithetic=antithetic,
+        covariance=covariance,  # type: ignore[arg-type]
+        rule=rule,  # type: ignore[arg-type]
         parametric=parametric,  # type: ignore[arg-type]
         vol_model=vol_model,  # type: ignore[arg-type]
         seed=seed,

@@ -93,6 +93,7 @@ class RiskRequest:
     mc_paths: int = 10_000
     mc_distribution: Literal["normal", "t"] = "normal"
     mc_dof: float = 5.0
+    antithetic: bool = True
     covariance: Literal["sample", "ewma"] = "sample"
     vol_model: Literal["ewma", "garch"] = "ewma"
     parametric: Literal["delta_normal", "delta_gamma"] = "delta_normal"
@@ -108,6 +109,18 @@ class RiskRequest:
             raise ConfigurationError("horizon_days", self.horizon_days, "must be a positive integer")
         if not isinstance(self.top_n, int) or self.top_n < 0:
             raise ConfigurationError("top_n", self.top_n, "must be a non-negative integer")
+        choices = {
+            "horizon_rule": (self.horizon_rule, (None, "overlapping", "sqrt_time")),
+            "rule": (self.rule, ("empirical", "linear", "k_plus_1")),
+            "covariance": (self.covariance, ("sample", "ewma")),
+            "vol_model": (self.vol_model, ("ewma", "garch")),
+            "parametric": (self.parametric, ("delta_normal", "delta_gamma")),
+            "distribution": (self.mc_distribution, ("normal", "t")),
+        }
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                shown = ", ".join(str(a) for a in allowed if a is not None)
+                raise ConfigurationError(name, value, f"must be one of {shown}")
 
     @property
     def var_name(self) -> str:
@@ -131,6 +144,7 @@ class RiskRequest:
             covariance=self.covariance,
             window=self.window,
             horizon_days=self.horizon_days,
+            antithetic=self.antithetic,
             seed=self.seed,
         )
 
