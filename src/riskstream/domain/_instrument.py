@@ -175,16 +175,9 @@ class FxForward(Instrument):
 
     def __post_init__(self) -> None:
         Instrument.__post_init__(self)
-        _check_ccy("foreign_currency", self.foreign_currency, self.instrument_id)
-        if self.foreign_currency == self.currency:
-            raise InvalidFieldError(
-                "foreign_currency",
-                self.foreign_currency,
-                "equals the domestic currency",
-                where=self.instrument_id,
-            )
-        _check_finite("strike", self.strike, self.instrument_id, positive=True)
-        _check_date("maturity", self.maturity, self.instrument_id)
+        _check_fx_contract(
+            self.instrument_id, self.currency, self.foreign_currency, self.strike, self.maturity
+        )
 
     def factors(self, reporting_currency: str) -> tuple[str, ...]:
         return (
@@ -319,16 +312,9 @@ class FxOption(Instrument):
 
     def __post_init__(self) -> None:
         Instrument.__post_init__(self)
-        _check_ccy("foreign_currency", self.foreign_currency, self.instrument_id)
-        if self.foreign_currency == self.currency:
-            raise InvalidFieldError(
-                "foreign_currency",
-                self.foreign_currency,
-                "equals the domestic currency",
-                where=self.instrument_id,
-            )
-        _check_finite("strike", self.strike, self.instrument_id, positive=True)
-        _check_date("maturity", self.maturity, self.instrument_id)
+        _check_fx_contract(
+            self.instrument_id, self.currency, self.foreign_currency, self.strike, self.maturity
+        )
         object.__setattr__(self, "option_type", _option_type(self.option_type, self.instrument_id))
 
     @property
@@ -343,6 +329,15 @@ class FxOption(Instrument):
             *self._fx(reporting_currency, self.foreign_currency),
             *self._fx(reporting_currency, self.currency),
         )
+
+
+def _check_fx_contract(where: str, domestic: str, foreign: str, strike: float, maturity: date) -> None:
+    """Checks shared by FX forwards and options: a real pair, a positive strike, a maturity date."""
+    _check_ccy("foreign_currency", foreign, where)
+    if foreign == domestic:
+        raise InvalidFieldError("foreign_currency", foreign, "equals the domestic currency", where=where)
+    _check_finite("strike", strike, where, positive=True)
+    _check_date("maturity", maturity, where)
 
 
 def _check_date(field: str, value: Any, where: str) -> None:
