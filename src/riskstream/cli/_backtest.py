@@ -13,7 +13,6 @@ from ..errors import InsufficientHistoryError, InvalidFieldError
 from ..marketdata import load_price_series, simple_returns
 from ..risk._backtest import BacktestResult
 from ..risk._forecast import FORECAST_MODELS, run_backtest
-from ..web import plot_backtest
 from ._app import app
 from ._common import out_console, print_json, stage_progress
 
@@ -131,6 +130,8 @@ def backtest_command(
             **options,
         )
     if plot is not None:
+        from ..web import plot_backtest  # matplotlib loads only when a chart is asked for
+
         plot_backtest(result, plot, series=series)
     if as_json:
         payload = {"series": series, **result.to_dict()}

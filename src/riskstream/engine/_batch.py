@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..domain import BadRecord, Hierarchy, Instrument, MarketSnapshot, Portfolio
+from ..domain import BadRecord, Hierarchy, Instrument, MarketScenarios, MarketSnapshot, Portfolio
 from ..errors import ConfigurationError, EmptyInputError
 from ..pricing import instrument_pnl, sensitivities, value_instruments
 from ..risk import delta_gamma_cornish_fisher, measure_name, normal_var_es, tail_weights, var_es
@@ -290,6 +290,43 @@ class _Book:
     leaf_matrix: sp.csr_matrix  # leaf nodes × local instruments, summed quantities
     node_of_leaf: sp.csr_matrix  # nodes × leaf nodes, 1 where the leaf lies under the node
     leaf_level: int
+    dropped: int = 0  # positions whose instrument the pricer refused
+
+    def node_pnl(self, pnl: np.ndarray) -> np.ndarray:
+        """Node P&L vectors (nodes × scenarios) from instrument P&L per unit (instruments × scenarios)."""
+        return np.asarray(self.node_of_leaf @ (self.leaf_matrix @ pnl))
+
+    @property
+    def n_positions(self) -> int:
+        return len(self.qty) - self.dropped
+
+
+def _revalue(
+    instruments: Sequence[Instrument],
+    snapshot: MarketSnapshot,
+    market: MarketScenarios,
+    book: _Book,
+    rejected: list[BadRecord],
+) -> np.ndarray:
+    """Instrument P&L per unit under ``market``; instruments the pricer refuses are reported with their
+    positions, and count as zero P&L (their quantities are zeroed, so they drop out of contributions too)."""
+    valuation = instrument_pnl(instruments, snapshot, market)
+    pnl = np.asarray(valuation.values)
+    if not valuation.failed:
+        return pnl
+    failed = np.array(sorted(valuation.failed))
+    rejected.extend(
+        BadRecord("instrument", instruments[i].instrument_id, valuation.failed[i]) for i in failed
+    )
+    hit = np.isin(book.inst, failed) & (book.qty != 0)
+    rejected.extend(
+        BadRecord("position", str(p), "instrument cannot be valued") for p in book.position_ids[hit]
+    )
+    book.qty = np.where(hit, 0.0, book.qty)
+    book.dropped += int(hit.sum())
+    pnl = pnl.copy()
+    pnl[failed] = 0.0
+    return pnl
 
 
 def _prepare(
@@ -453,26 +490,9 @@ def run_risk(
     timer.stage("scenarios", 0.1)
     scenarios: ScenarioSet = request.scenario_generator().generate(snapshot, history, factors)
     timer.stage("valuation", 0.3)
-    valuation = instrument_pnl(instruments, snapshot, scenarios.market)
-    pnl = np.asarray(valuation.values)
-    if valuation.failed:
-        # instruments the pricer refused: their positions are reported and contribute nothing
-        for i, reason in sorted(valuation.failed.items()):
-            rejected.append(BadRecord("instrument", instruments[i].instrument_id, reason))
-        failed_rows = np.array(sorted(valuation.failed))
-        pnl = pnl.copy()
-        pnl[failed_rows] = 0.0
-        hit = np.isin(book.inst, failed_rows)
-        rejected.extend(
-            BadRecord("position", str(pid), "instrument cannot be valued") for pid in book.position_ids[hit]
-        )
-        book.qty = np.where(hit, 0.0, book.qty)
-        mask = np.ones(len(instruments))
-        mask[failed_rows] = 0.0
-        book.leaf_matrix = sp.csr_matrix(book.leaf_matrix @ sp.diags(mask))
+    pnl = _revalue(instruments, snapshot, scenarios.market, book, rejected)
     timer.stage("aggregation", 0.6)
-    leaf_pnl = book.leaf_matrix @ pnl
-    node_pnl = np.asarray(book.node_of_leaf @ leaf_pnl)
+    node_pnl = book.node_pnl(pnl)
     timer.stage("measures", 0.7)
     var, es = var_es(node_pnl, request.confidence, request.rule)
     timer.stage("contributions", 0.75)
@@ -501,7 +521,7 @@ def run_risk(
         snapshot.reporting_currency,
         nodes,
         tuple(rejected),
-        int((book.qty != 0).sum()),
+        book.n_positions,
         len(instruments),
         len(factors),
         scenarios.n_scenarios,
@@ -725,7 +745,7 @@ def _run_parametric(
         snapshot.reporting_currency,
         nodes,
         tuple(rejected),
-        len(book.qty),
+        book.n_positions,
         len(instruments),
         len(factors),
         0,

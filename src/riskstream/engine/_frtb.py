@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..domain import BadRecord, MarketSnapshot, Portfolio
-from ..pricing import instrument_pnl
 from ..risk import LiquidityHorizonRules, liquidity_adjusted_es, masked_shocks
 from ..scenarios import HistoricalScenarios, apply_shocks
-from ._batch import Progress, _book, _prepare, _Timer
+from ._batch import Progress, _book, _prepare, _revalue, _Timer
 
 __all__ = ["FrtbNode", "FrtbReport", "run_frtb_es"]
 
@@ -85,8 +84,9 @@ def run_frtb_es(
     for k, (lh, shocks) in enumerate(sorted(buckets.items())):
         timer.stage(f"valuation LH{lh}", 0.2 + 0.7 * k / len(buckets))
         market = apply_shocks(snapshot, factors, shocks.T, scen.shock_types)
-        pnl = np.nan_to_num(np.asarray(instrument_pnl(instruments, snapshot, market).values))
-        pnl_by_lh[lh] = np.asarray(book.node_of_leaf @ (book.leaf_matrix @ pnl))
+        # failures repeat in every bucket: report them from the first (all factors shocked) only
+        sink = rejected if lh == min(buckets) else []
+        pnl_by_lh[lh] = book.node_pnl(_revalue(instruments, snapshot, market, book, sink))
     timer.stage("cascade", 0.95)
     res = liquidity_adjusted_es(pnl_by_lh, confidence)
     h = book.hierarchy

@@ -12,7 +12,6 @@ import pandas as pd
 
 from ..domain import BadRecord, MarketSnapshot, Portfolio
 from ..errors import ConfigurationError
-from ..pricing import instrument_pnl
 from ..scenarios import (
     HistoricalStress,
     StressScenario,
@@ -20,7 +19,7 @@ from ..scenarios import (
     stress_library,
     worst_window_scenarios,
 )
-from ._batch import Progress, _book, _prepare, _Timer
+from ._batch import Progress, _book, _prepare, _revalue, _Timer, _top_positions
 
 __all__ = ["NodeStress", "StressReport", "resolve_scenario", "run_stress"]
 
@@ -118,31 +117,28 @@ def run_stress(
         scen = spec.generate(snapshot, factors)
         name, description = spec.name, spec.description
     timer.stage("valuation", 0.3)
-    valuation = instrument_pnl(instruments, snapshot, scen.market)
-    pnl = np.nan_to_num(np.asarray(valuation.values))
-    for i, reason in sorted(valuation.failed.items()):
-        rejected.append(BadRecord("instrument", instruments[i].instrument_id, reason))
+    pnl = _revalue(instruments, snapshot, scen.market, book, rejected)
     timer.stage("aggregation", 0.8)
-    node_pnl = np.asarray(book.node_of_leaf @ (book.leaf_matrix @ pnl))
-    worst = int(np.argmin(node_pnl[0])) if node_pnl.shape[1] > 1 else 0
-    period = scen.labels[worst] if isinstance(spec, int | HistoricalStress) else None
+    node_pnl = book.node_pnl(pnl)
+    worst = int(np.argmin(node_pnl[0]))  # one scenario, or the window that hurts the firm most
     if isinstance(spec, HistoricalStress):
-        period = f"{spec.start}→{spec.end}"
-    pos_pnl = book.qty * pnl[book.inst, worst]
+        period: str | None = f"{spec.start}→{spec.end}"
+    else:
+        period = scen.labels[worst] if isinstance(spec, int) else None
     h = book.hierarchy
+    # the worst losers rank by −P&L: the same top-k per node as component risk, with unit −P&L per instrument
+    unit = np.broadcast_to(pnl[:, worst], (h.n_nodes, len(instruments)))
+    losers = _top_positions(book, unit, top_n)
     nodes = []
     for n in range(h.n_nodes):
-        level = int(h.node_level[n])
-        members = np.flatnonzero(h.position_node[level] == n)
-        losers = members[np.argsort(pos_pnl[members])[:top_n]]
         parent = int(h.parent[n])
         nodes.append(
             NodeStress(
                 h.node_ids[n],
-                h.level_name(level),
+                h.level_name(int(h.node_level[n])),
                 h.node_ids[parent] if parent >= 0 else None,
                 float(node_pnl[n, worst]),
-                tuple((str(book.position_ids[p]), float(pos_pnl[p])) for p in losers if pos_pnl[p] < 0),
+                tuple((str(book.position_ids[p]), -loss) for p, loss in losers[n] if loss > 0),
             )
         )
     timer.stage("report", 0.95)
