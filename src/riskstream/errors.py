@@ -12,7 +12,16 @@ The hierarchy::
     │   ├── MissingFactorError      a risk factor has no value / no history
     │   └── InsufficientHistoryError
     ├── ModelError                  a model could not be fitted or evaluated (e.g. GARCH did not converge)
-    └── ConfigurationError          an option or parameter is invalid (unknown method, confidence outside (0, 1))
+    ├── ConfigurationError          an option or parameter is invalid (unknown method, confidence outside (0, 1))
+    ├── BusError                    the message bus failed (broker unreachable, produce/commit failed)
+    │   └── SchemaCompatibilityError  a schema change would break existing readers or writers
+    ├── StoreError                  the risk store refused or failed an operation
+    │   ├── JobStateError           the job is not in a state that allows the operation (commit an aborted job, ...)
+    │   ├── ChunkRejectedError      a chunk failed validation; the job stays open for a corrected chunk
+    │   ├── SchemaEvolutionError    a column changed type incompatibly
+    │   └── CommitConflictError     a concurrent commit touched the same scope and retries ran out
+    ├── QueryError                  a report definition is invalid (unknown dimension, measure, filter)
+    └── AccessDeniedError           the user is not entitled to what was asked
 
 Every error message names the offending field and its value, so a user can fix the input without reading code.
 """
@@ -22,16 +31,25 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AccessDeniedError",
+    "BusError",
+    "ChunkRejectedError",
+    "CommitConflictError",
     "ConfigurationError",
     "EmptyInputError",
     "InputError",
     "InsufficientHistoryError",
     "InvalidFieldError",
+    "JobStateError",
     "MarketDataError",
     "MissingFactorError",
     "MissingFieldError",
     "ModelError",
+    "QueryError",
     "RiskstreamError",
+    "SchemaCompatibilityError",
+    "SchemaEvolutionError",
+    "StoreError",
     "UnknownInstrumentTypeError",
 ]
 
@@ -113,3 +131,66 @@ class ConfigurationError(RiskstreamError, ValueError):
         self.field = field
         self.value = value
         super().__init__(f"option {field!r} has invalid value {value!r}: {reason}")
+
+
+class BusError(RiskstreamError):
+    """The message bus failed: a broker is unreachable, a produce or offset commit failed."""
+
+
+class SchemaCompatibilityError(BusError):
+    def __init__(self, subject: str, reason: str):
+        self.subject = subject
+        super().__init__(
+            f"schema for subject {subject!r} is incompatible with the registered version: {reason}"
+        )
+
+
+class StoreError(RiskstreamError):
+    """The risk store refused or failed an operation."""
+
+
+class JobStateError(StoreError):
+    def __init__(self, job_id: str, state: str, operation: str):
+        self.job_id = job_id
+        self.state = state
+        super().__init__(f"job {job_id!r} is {state}: cannot {operation}")
+
+
+class ChunkRejectedError(StoreError, InputError):
+    """A chunk failed validation. ``field``/``value`` name the first problem; the job stays open."""
+
+    def __init__(
+        self, job_id: str, chunk_id: str, reason: str, *, field: str | None = None, value: Any = None
+    ):
+        self.job_id = job_id
+        self.chunk_id = chunk_id
+        InputError.__init__(
+            self, f"chunk {chunk_id!r} of job {job_id!r} refused: {reason}", field=field, value=value
+        )
+
+
+class SchemaEvolutionError(StoreError):
+    def __init__(self, column: str, old: str, new: str):
+        self.column = column
+        super().__init__(
+            f"column {column!r} is {old} in the table; a chunk sent {new}, which cannot be merged"
+        )
+
+
+class CommitConflictError(StoreError):
+    pass
+
+
+class QueryError(RiskstreamError, ValueError):
+    """A report definition is invalid; ``field`` and ``value`` name the problem."""
+
+    def __init__(self, field: str, value: Any, reason: str):
+        self.field = field
+        self.value = value
+        super().__init__(f"report field {field!r} has invalid value {value!r}: {reason}")
+
+
+class AccessDeniedError(RiskstreamError):
+    def __init__(self, user: str, what: str):
+        self.user = user
+        super().__init__(f"user {user!r} is not entitled to {what}")

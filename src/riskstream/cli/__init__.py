@@ -8,7 +8,11 @@ import sys
 from . import (
     _backtest,  # noqa: F401
     _errors,
+    _job,  # noqa: F401
+    _query,  # noqa: F401
     _sample,  # noqa: F401
+    _store,  # noqa: F401
+    _stream,  # noqa: F401
     _stress,  # noqa: F401
     _var,  # noqa: F401
 )

@@ -30,6 +30,7 @@ from ._instrument import (
     instrument_from_record,
 )
 from ._market import MarketScenarios, MarketSnapshot, year_fraction
+from ._messages import Alert, AlertState, DeadLetter, PositionEvent, PositionEventKind, RiskSnapshot, Tick
 from ._portfolio import BadRecord, Portfolio
 from ._position import ATTRIBUTES, Position, PositionTable
 
@@ -39,7 +40,10 @@ __all__ = [
     "FIRM",
     "INSTRUMENT_CLASSES",
     "TENORS",
+    "Alert",
+    "AlertState",
     "BadRecord",
+    "DeadLetter",
     "Equity",
     "EquityIndexFuture",
     "EquityOption",
@@ -57,9 +61,13 @@ __all__ = [
     "OptionType",
     "Portfolio",
     "Position",
+    "PositionEvent",
+    "PositionEventKind",
     "PositionTable",
     "RiskFactor",
+    "RiskSnapshot",
     "ShockType",
+    "Tick",
     "ZeroCouponBond",
     "equity_factor",
     "fx_factor",

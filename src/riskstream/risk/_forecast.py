@@ -369,8 +369,16 @@ def _quantile_and_tail_mean(params: GarchParams, confidence: float) -> tuple[flo
     dist = Normal() if params.dist == "normal" else StudentsT() if params.dist == "t" else SkewStudent()
     shape = np.asarray(params.dist_params, dtype=np.float64) if params.dist_params else None
     p = 1.0 - confidence
-    q = float(np.asarray(dist.ppf(p, shape)))
-    return q, float(dist.partial_moment(1, q, shape)) / p
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = float(np.asarray(dist.ppf(p, shape)))
+        tail = float(dist.partial_moment(1, q, shape)) / p
+    if not (np.isfinite(q) and np.isfinite(tail)) and params.dist == "t":
+        # arch's t partial moment evaluates Gamma((nu+1)/2) directly, which overflows once the fitted nu is in
+        # the hundreds; the t is then normal to many digits, so take the normal's quantile and tail mean.
+        normal = Normal()
+        q = float(np.asarray(normal.ppf(p, None)))
+        tail = float(normal.partial_moment(1, q, None)) / p
+    return q, tail
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,5 @@
+"""`riskstream store` command(s)."""
+
+from __future__ import annotations
+
+from ._app import app  # noqa: F401
