@@ -1,0 +1,909 @@
+"""The risk worker: consumes ticks and position events, runs one streaming engine per owned positions partition,
+publishes snapshots, leaf P&L vectors and alerts per micro-batch, and checkpoints for exactly-once recovery.
+
+Partitioning
+    Positions (and their snapshots) are keyed by book, ticks by factor id. A worker joins a consumer group on the
+    ``positions`` topic (group-managed: partitions move between workers as they join and leave) and so owns the
+    books hashing to its partitions. Every engine needs the whole market, so each owned partition ``p`` reads
+    *all* ``marketdata.ticks`` partitions with its own manually assigned consumer. One reader per owned partition
+    (rather than one per worker) costs a decode per partition, but it makes each partition's state a function of
+    its own input offsets only: a partition checkpoints, moves and recovers on its own.
+
+Micro-batches (windows)
+    *simulation* (replay under a simulated clock; what tests use): window ``k`` covers event times
+    ``[kW, (k+1)W)``. It closes once every input (each ticks partition, positions partition ``p``) has delivered
+    a *valid* record with event time ≥ ``(k+1)W`` or has reached its end offset. A record arriving late (event
+    time before its window) joins the open window. Since the engine conflates to the latest level per factor and
+    a factor lives in one partition, what a window contains — and so every number it publishes — depends only on
+    the input offsets: a restarted worker reproduces exactly the windows of an uninterrupted one. Records read
+    past a window's boundary are held validated-but-pending (and saved with a checkpoint).
+    *live*: a window closes every ``trigger_ms`` or ``trigger_ticks`` ticks, whichever comes first.
+
+Validation
+    decode → `TickValidator` / `PositionEventValidator` → the engine. Rejected records become `DeadLetter`s on
+    the ``deadletter`` topic (reason, field, original bytes); engine `BadRecord`s (a cancel of an unknown
+    position, ...) too. Each ticks partition ``q``'s dead letters are published by the owner of positions
+    partition ``q mod n`` only, so a bad tick is reported once. Counts per topic and reason:
+    ``riskstream_worker_deadletter_total`` on `riskstream.bus.METRICS_REGISTRY`.
+
+Output per closed window ``k`` (``as_of_us`` = the window's end in simulation, wall time in live mode)
+    - `RiskSnapshot`s of the nodes partition ``p`` owns entirely (books and the traders under them) to
+      ``risk.snapshots`` partition ``p``, with ``sequence = k`` and the input offsets the window reflects;
+    - limit `Alert`s of those nodes to ``risk.alerts`` partition ``p``;
+    - the leaf P&L vectors, one record per window (see `VectorBatch`), to ``risk.vectors`` partition ``p`` —
+      last, so a window's vectors record says the window is complete. The `Aggregator` sums them into desk and
+      firm snapshots once every partition's record of window ``k`` is in.
+
+Checkpoints and exactly-once output
+    Every ``checkpoint_every_windows`` windows (simulation) or ``checkpoint_every_s`` seconds (live), and on
+    revocation, the partition's engine, validators, limit states, pending records, input offsets, window index and
+    output end offsets are saved atomically (`CheckpointStore`). A partition's new owner restores it and seeks to
+    the saved offsets (from the beginning without a checkpoint), then recomputes the windows after the
+    checkpoint. *Output fencing* keeps those from being published twice: before resuming, the owner reads its
+    output partitions from the checkpointed output offsets to their end and notes, per output partition, the last
+    window already there and how many of that window's records made it; recomputed records up to that point are
+    dropped, the rest published. Dead letters are fenced by their source ``(topic, partition, offset, reason)``.
+    Kafka transactions would give the same guarantee on Kafka (librdkafka's mock cluster supports them), but not
+    on the in-process bus, and the checkpoint lives outside Kafka anyway; fencing works on every bus and costs one
+    read of the tail of the output at start-up.
+
+    In live mode the windows after a restart are cut at other instants than the original ones; the *state* is
+    still exactly-once (every input record counted once) and window indices are never published twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import struct
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter
+
+from ..bus import (
+    METRICS_REGISTRY,
+    AvroCodec,
+    Bus,
+    PositionEventValidator,
+    Record,
+    TickValidator,
+    TopicPartition,
+    codec_for,
+    now_us,
+    open_bus,
+    partition_for,
+)
+from ..domain import Alert, DeadLetter, Portfolio, PositionEvent, RiskSnapshot, Tick
+from ..domain import MarketSnapshot as _MarketSnapshot
+from ..errors import ConfigurationError, InputError
+from ._checkpoint import Checkpoint, CheckpointStore
+from ._limits import LimitMonitor, limits_from_values
+from ._stream import StreamingEngine
+from ._stream_config import StreamConfig
+
+__all__ = [
+    "VECTORS_TOPIC",
+    "Codecs",
+    "RiskWorker",
+    "VectorBatch",
+    "WorkerConfig",
+    "books_by_partition",
+    "main",
+    "node_book",
+]
+
+#: internal topic of leaf P&L vectors, worker → aggregator
+VECTORS_TOPIC = "risk.vectors"
+
+_US = 1_000_000
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How a worker forms micro-batches, checkpoints and publishes.
+
+    Parameters
+    ----------
+    group
+        Consumer group of the workers (and the checkpoint sub-directory).
+    checkpoint_dir
+        Root of the checkpoints (shared by the group's workers).
+    mode
+        ``simulation``: deterministic event-time windows of ``window_us``; ``live``: wall-clock triggers.
+    window_us
+        Simulation window W in µs of event time.
+    start_us, end_us
+        Simulation: the first window is ``start_us // W``, the last ``(end_us − 1) // W``; every window in
+        between is published, empty or not (the aggregator waits for each one from every partition).
+    trigger_ms, trigger_ticks
+        Live: close a window after this many milliseconds or ticks, whichever comes first.
+    checkpoint_every_windows, checkpoint_every_s
+        Checkpoint cadence in simulation (windows) and live mode (seconds of wall time).
+    max_future_us
+        Ticks later than the validation clock by more than this are dead letters (simulation clock: ``end_us``).
+    stream
+        What the engines compute (the slow-measure thread is off by default: its timing is not deterministic).
+    limit_multiple
+        Default limits: this multiple of each book's start-of-day VaR.
+    poll_records
+        Most records read per poll.
+    """
+
+    group: str = "risk-workers"
+    checkpoint_dir: Path = Path(".riskstream/checkpoints")
+    mode: Literal["simulation", "live"] = "live"
+    window_us: int = _US
+    start_us: int = 0
+    end_us: int | None = None
+    trigger_ms: float = 200.0
+    trigger_ticks: int = 50_000
+    checkpoint_every_windows: int = 10
+    checkpoint_every_s: float = 5.0
+    max_future_us: int = 5 * _US
+    stream: StreamConfig = field(default_factory=lambda: StreamConfig(slow_every_s=0.0))
+    limit_multiple: float = 1.25
+    poll_records: int = 5_000
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("simulation", "live"):
+            raise ConfigurationError("mode", self.mode, "must be 'simulation' or 'live'")
+        if int(self.window_us) != self.window_us or self.window_us < 1:
+            raise ConfigurationError("window_us", self.window_us, "must be an integer ≥ 1 µs")
+        if self.mode == "simulation":
+            if self.end_us is None or self.end_us <= self.start_us:
+                raise ConfigurationError(
+                    "end_us", self.end_us, f"simulation needs an end after {self.start_us}"
+                )
+        for name in ("checkpoint_every_windows", "trigger_ticks", "poll_records"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigurationError(name, getattr(self, name), "must be ≥ 1")
+        for name in ("trigger_ms", "checkpoint_every_s", "limit_multiple"):
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigurationError(name, v, "must be a finite number > 0")
+        object.__setattr__(self, "checkpoint_dir", Path(self.checkpoint_dir))
+
+    @property
+    def first_window(self) -> int:
+        return self.start_us // self.window_us
+
+    @property
+    def last_window(self) -> int:
+        assert self.end_us is not None
+        return (self.end_us - 1) // self.window_us
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# wire formats and helpers
+
+
+class Codecs:
+    """The pipeline's Avro codecs, registered in one fixed order.
+
+    The ``mock://`` registry is per process and numbers schemas in registration order, so every process of a
+    pipeline (test, feed, subprocess workers) builds its codecs through this class to agree on the schema ids.
+    """
+
+    def __init__(self, bus: Bus, registry_url: str = "mock://") -> None:
+        t = bus.topics
+        self.tick: AvroCodec[Tick] = codec_for(Tick, t.ticks, registry_url)
+        self.position: AvroCodec[PositionEvent] = codec_for(PositionEvent, t.positions, registry_url)
+        self.snapshot: AvroCodec[RiskSnapshot] = codec_for(RiskSnapshot, t.snapshots, registry_url)
+        self.alert: AvroCodec[Alert] = codec_for(Alert, t.alerts, registry_url)
+        self.dead: AvroCodec[DeadLetter] = codec_for(DeadLetter, t.deadletter, registry_url)
+
+
+_VEC_MAGIC = b"RSVEC1"
+_U32 = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class VectorBatch:
+    """The leaf P&L vectors of one positions partition after one window (the value of a ``risk.vectors`` record).
+
+    Wire form: ``b"RSVEC1"`` | header length (4 bytes, big-endian) | JSON header (window, as_of_us, partition,
+    leaves, leaf additive values, input offsets) | float64 little-endian matrix, leaves × scenarios. One record
+    per partition and window (not one per book) so that the aggregator knows a partition's window is complete
+    without knowing its books.
+    """
+
+    window: int
+    as_of_us: int
+    partition: int
+    vectors: Mapping[str, np.ndarray]
+    values: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    n_scenarios: int = 0
+
+    def encode(self) -> bytes:
+        leaves = sorted(self.vectors)
+        header = {
+            "window": int(self.window),
+            "as_of_us": int(self.as_of_us),
+            "partition": int(self.partition),
+            "leaves": leaves,
+            "values": {k: dict(self.values.get(k, {})) for k in leaves},
+            "n_scenarios": int(self.n_scenarios),
+        }
+        head = json.dumps(header, sort_keys=True).encode()
+        body = (
+            np.stack([np.asarray(self.vectors[k], dtype="<f8") for k in leaves]).tobytes() if leaves else b""
+        )
+        return _VEC_MAGIC + _U32.pack(len(head)) + head + body
+
+    @classmethod
+    def decode(cls, value: bytes) -> VectorBatch:
+        if not value.startswith(_VEC_MAGIC):
+            raise InputError("not a vector batch", field="value", value=value[:8])
+        (n,) = _U32.unpack_from(value, len(_VEC_MAGIC))
+        start = len(_VEC_MAGIC) + _U32.size
+        header = json.loads(value[start : start + n])
+        leaves = header["leaves"]
+        s = int(header["n_scenarios"])
+        matrix = np.frombuffer(value[start + n :], dtype="<f8").reshape(len(leaves), s)
+        return cls(
+            window=int(header["window"]),
+            as_of_us=int(header["as_of_us"]),
+            partition=int(header["partition"]),
+            vectors={k: matrix[i].astype(np.float64) for i, k in enumerate(leaves)},
+            values=header["values"],
+            n_scenarios=s,
+        )
+
+
+def node_book(node: str) -> str | None:
+    """The book of a node id ``FIRM/<desk>/<book>[/<trader>]``, or None above the book level."""
+    parts = node.split("/")
+    return parts[2] if len(parts) >= 3 else None
+
+
+def books_by_partition(portfolio: Portfolio, n_partitions: int) -> dict[int, list[str]]:
+    """Books of the portfolio by ``positions`` partition (``partition_for(book, n)``, Kafka's murmur2)."""
+    books = sorted(set(portfolio.positions.attribute("book").tolist()))
+    out: dict[int, list[str]] = {p: [] for p in range(n_partitions)}
+    for b in books:
+        out[partition_for(b.encode(), n_partitions)].append(b)
+    return out
+
+
+_DEAD_COUNTERS: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
+_DEAD_LOCK = threading.Lock()
+
+
+def _dead_counter(registry: CollectorRegistry) -> Counter:
+    with _DEAD_LOCK:
+        counter = _DEAD_COUNTERS.get(registry)
+        if counter is None:
+            counter = Counter(
+                "riskstream_worker_deadletter_total",
+                "Records a risk worker published to the dead-letter topic, by source topic and reason.",
+                ["topic", "reason"],
+                registry=registry,
+            )
+            _DEAD_COUNTERS[registry] = counter
+        return counter
+
+
+def _key(tp: TopicPartition) -> str:
+    return f"{tp.topic}:{tp.partition}"
+
+
+def _record_json(r: Record) -> list[Any]:
+    return [r.offset, r.key.hex() if r.key is not None else None, r.value.hex(), r.timestamp_us]
+
+
+def _record_from(tp: TopicPartition, row: Sequence[Any]) -> Record:
+    key = bytes.fromhex(row[1]) if row[1] is not None else None
+    return Record(tp.topic, tp.partition, int(row[0]), key, bytes.fromhex(row[2]), int(row[3]))
+
+
+def _pair(
+    records: Sequence[Record], good: Sequence[Any], dead: Sequence[DeadLetter]
+) -> list[tuple[Any, Record]]:
+    """Pair each validated message with the record it came from (validators keep order and drop the dead)."""
+    bad = {d.offset for d in dead}
+    kept = [r for r in records if r.offset not in bad]
+    return list(zip(good, kept, strict=True))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# output fencing
+
+
+class _Fence:
+    """What a partition already published after its checkpoint: per output partition, the last window found and how
+    many of its records; dead letters by source. `allow` says whether the i-th record of window k is new."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[int, int]] = {}
+        self.dead: set[tuple[str, int, int, str]] = set()
+        self.as_of: dict[int, int] = {}
+
+    def note(self, out: str, window: int) -> None:
+        w, n = self.last.get(out, (-(2**62), 0))
+        if window > w:
+            self.last[out] = (window, 1)
+        elif window == w:
+            self.last[out] = (w, n + 1)
+
+    def allow(self, out: str, window: int, index: int) -> bool:
+        w, n = self.last.get(out, (-(2**62), 0))
+        return window > w or (window == w and index >= n)
+
+    @property
+    def max_window(self) -> int:
+        return max((w for w, _ in self.last.values()), default=-(2**62))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one positions partition
+
+
+class _PartitionRunner:
+    """State and windows of one owned positions partition."""
+
+    def __init__(self, worker: RiskWorker, partition: int) -> None:
+        self.w = worker
+        self.p = partition
+        cfg = worker.config
+        bus = worker.bus
+        topics = bus.topics
+        self.books = worker.books[partition]
+        self.book_set = frozenset(self.books)
+        self.tick_tps = [TopicPartition(topics.ticks, q) for q in range(worker.n_ticks)]
+        self.pos_tp = TopicPartition(topics.positions, partition)
+        self.inputs = [*self.tick_tps, self.pos_tp]
+        self.outputs = {
+            "snapshots": TopicPartition(topics.snapshots, partition),
+            "alerts": TopicPartition(topics.alerts, partition),
+            "vectors": TopicPartition(VECTORS_TOPIC, partition),
+            "dead": TopicPartition(topics.deadletter, partition),
+        }
+        self.owned_tick_partitions = {q for q in range(worker.n_ticks) if q % worker.n_positions == partition}
+        clock: Callable[[], int] = (lambda: int(cfg.end_us or 0)) if cfg.mode == "simulation" else now_us
+        private = CollectorRegistry()  # validators' own counters: the worker counts what it publishes, once
+        # sequences increase per source across the whole feed, but partitions interleave freely: one validator
+        # (one sequence state) per ticks partition
+        self.tick_validators = {
+            tp: TickValidator(
+                worker.known_factors,
+                max_future_us=cfg.max_future_us,
+                clock=clock,
+                codec=worker.codecs.tick,
+                registry=private,
+            )
+            for tp in self.tick_tps
+        }
+        self.pos_validator = PositionEventValidator(
+            worker.known_instruments, self.book_set, codec=worker.codecs.position, registry=private
+        )
+        self.pending: dict[TopicPartition, list[tuple[Any, Record]]] = {tp: [] for tp in self.inputs}
+        self.offsets: dict[TopicPartition, int] = {tp: 0 for tp in self.inputs}
+        self.fence = _Fence()
+        self.windows_since_ckpt = 0
+        self.last_ckpt_s = time.monotonic()
+        self.last_close_s = time.monotonic()
+        self.ticks_since_close = 0
+        self.done = False
+        ckpt = worker.store.load(partition)
+        if ckpt is None:
+            self.engine = StreamingEngine(
+                worker.portfolio, worker.snapshot, worker.history, cfg.stream, books=self.books
+            )
+            start = self.engine.all_snapshots(0)
+            var_name = cfg.stream.var_name
+            self.limit_values = {
+                s.node: s.measures[var_name]
+                for s in start
+                if node_book(s.node) in self.book_set and s.node.count("/") == 2 and s.measures[var_name] > 0
+            }
+            self.limits = LimitMonitor(
+                limits_from_values(self.limit_values, measure=var_name, multiple=cfg.limit_multiple)
+            )
+            self.window = cfg.first_window if cfg.mode == "simulation" else 0
+            output_from: Mapping[str, int] = {}
+        else:
+            self._restore(ckpt)
+            output_from = ckpt.output_offsets
+        self.tick_consumer = bus.consumer(f"{cfg.group}.ticks.p{partition}")
+        self.tick_consumer.assign({tp: self.offsets[tp] for tp in self.tick_tps})
+        self._read_fence(output_from)
+
+    # -- restore and checkpoint --------------------------------------------------------------------------------
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        w = self.w
+        self.engine = StreamingEngine.from_state(
+            ckpt.blobs["engine"], w.portfolio, w.snapshot, w.history, w.config.stream
+        )
+        meta = json.loads(ckpt.blobs["meta"])
+        for tp, v in self.tick_validators.items():
+            v.restore(meta["ticks"][_key(tp)])
+        self.pos_validator.restore(meta["positions"])
+        self.limit_values = {str(k): float(v) for k, v in meta["limit_values"].items()}
+        self.limits = LimitMonitor(
+            limits_from_values(
+                self.limit_values, measure=w.config.stream.var_name, multiple=w.config.limit_multiple
+            )
+        )
+        self.limits.restore(meta["limits"])
+        for tp in self.inputs:
+            self.offsets[tp] = int(ckpt.input_offsets.get(_key(tp), 0))
+            codec = w.codecs.position if tp == self.pos_tp else w.codecs.tick
+            rows = meta["pending"].get(_key(tp), [])
+            records = [_record_from(tp, row) for row in rows]
+            self.pending[tp] = [(codec.decode(r.value), r) for r in records]
+        self.window = ckpt.window + 1
+        self.done = w.config.mode == "simulation" and ckpt.window >= w.config.last_window
+
+    def checkpoint(self) -> None:
+        """Save this partition's state (flushes the producer first so the output offsets are final)."""
+        w = self.w
+        w.producer.flush()
+        output_offsets = {}
+        for tp in self.outputs.values():
+            output_offsets[_key(tp)] = int(w.bus.end_offsets(tp.topic).get(tp.partition, 0))
+        meta = {
+            "ticks": {_key(tp): v.state() for tp, v in self.tick_validators.items()},
+            "positions": self.pos_validator.state(),
+            "limits": self.limits.state(),
+            "limit_values": self.limit_values,
+            "pending": {_key(tp): [_record_json(r) for _, r in self.pending[tp]] for tp in self.inputs},
+        }
+        w.store.save(
+            Checkpoint(
+                group=w.config.group,
+                partition=self.p,
+                window=self.window - 1,
+                window_end_us=self._as_of(self.window - 1) if w.config.mode == "simulation" else now_us(),
+                input_offsets={_key(tp): off for tp, off in self.offsets.items()},
+                output_offsets=output_offsets,
+                blobs={"engine": self.engine.state(), "meta": json.dumps(meta, sort_keys=True).encode()},
+            )
+        )
+        self.windows_since_ckpt = 0
+        self.last_ckpt_s = time.monotonic()
+        w.checkpoints_written += 1
+
+    def _read_fence(self, output_from: Mapping[str, int]) -> None:
+        """Learn what this partition already published after its checkpoint (see the module docstring)."""
+        w = self.w
+        codecs = w.codecs
+        reader = w.bus.consumer(f"{w.config.group}.fence.p{self.p}")
+        try:
+            for name in ("vectors", "snapshots", "alerts", "dead"):
+                tp = self.outputs[name]
+                start = int(output_from.get(_key(tp), 0))
+                end = int(w.bus.end_offsets(tp.topic).get(tp.partition, 0))
+                if end <= start:
+                    continue
+                for r in _read_range(reader, tp, start, end):
+                    self._note_output(name, r, codecs)
+        finally:
+            reader.close()
+
+    def _note_output(self, name: str, r: Record, codecs: Codecs) -> None:
+        out = _key(self.outputs[name])
+        try:
+            if name == "vectors":
+                vb = VectorBatch.decode(r.value)
+                if vb.partition == self.p:
+                    self.fence.note(out, vb.window)
+                    self.fence.as_of[vb.as_of_us] = vb.window
+            elif name == "snapshots":
+                s = codecs.snapshot.decode(r.value)
+                if node_book(s.node) in self.book_set:
+                    self.fence.note(out, s.sequence)
+            elif name == "alerts":
+                a = codecs.alert.decode(r.value)
+                if node_book(a.node) in self.book_set:
+                    self.fence.note(out, self._window_of(a.as_of_us))
+            else:
+                d = codecs.dead.decode(r.value)
+                self.fence.dead.add((d.topic, d.partition, d.offset, d.reason))
+        except (InputError, ValueError):
+            return  # a record this worker did not write: not ours to fence
+
+    def _as_of(self, window: int) -> int:
+        if self.w.config.mode == "simulation":
+            return (window + 1) * self.w.config.window_us
+        return self.fence_as_of.get(window) or now_us()
+
+    @property
+    def fence_as_of(self) -> dict[int, int]:
+        return {k: a for a, k in self.fence.as_of.items()}
+
+    def _window_of(self, as_of_us: int) -> int:
+        if self.w.config.mode == "simulation":
+            return as_of_us // self.w.config.window_us - 1
+        return self.fence.as_of.get(as_of_us, -(2**62))
+
+    # -- input ---------------------------------------------------------------------------------------------------
+
+    def add_position_records(self, records: Sequence[Record]) -> None:
+        self._validate(self.pos_tp, records)
+
+    def poll_ticks(self, timeout: float) -> int:
+        records = self.tick_consumer.poll(self.w.config.poll_records, timeout)
+        by_tp: dict[TopicPartition, list[Record]] = {}
+        for r in records:
+            by_tp.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
+        for tp, rs in by_tp.items():
+            self._validate(tp, rs)
+        return len(records)
+
+    def _validate(self, tp: TopicPartition, records: Sequence[Record]) -> None:
+        # a rebalance may redeliver records we already hold: keep only the new ones
+        records = [r for r in records if r.offset >= self.offsets[tp]]
+        if not records:
+            return
+        if tp == self.pos_tp:
+            events, dead = self.pos_validator.validate(records)
+            self.pending[tp].extend(_pair(records, events, dead))
+            self._publish_dead(dead)
+        else:
+            ticks, dead = self.tick_validators[tp].validate(records)
+            self.pending[tp].extend(_pair(records, ticks, dead))
+            if tp.partition in self.owned_tick_partitions:
+                self._publish_dead(dead)
+            self.ticks_since_close += len(ticks)
+        self.offsets[tp] = records[-1].offset + 1
+
+    def _publish_dead(self, dead: Iterable[DeadLetter]) -> None:
+        w = self.w
+        tp = self.outputs["dead"]
+        counter = _dead_counter(METRICS_REGISTRY)
+        for d in dead:
+            ident = (d.topic, d.partition, d.offset, d.reason)
+            if ident in self.fence.dead:
+                continue
+            self.fence.dead.add(ident)
+            w.producer.produce(tp.topic, w.codecs.dead.encode(d), key=d.key, partition=tp.partition)
+            counter.labels(d.topic, d.reason).inc()
+            w.dead_letters += 1
+
+    # -- windows ----------------------------------------------------------------------------------------------------
+
+    def at_end(self, tp: TopicPartition) -> bool:
+        return self.offsets[tp] >= self.w.final_ends.get(tp, 0)
+
+    def advance(self) -> int:
+        """Close every window that can close now; returns how many closed."""
+        if self.done:
+            return 0
+        cfg = self.w.config
+        closed = 0
+        if cfg.mode == "live":
+            due = (time.monotonic() - self.last_close_s) * 1000 >= cfg.trigger_ms
+            if due or self.ticks_since_close >= cfg.trigger_ticks:
+                self._close({tp: len(self.pending[tp]) for tp in self.inputs})
+                closed = 1
+            return closed
+        while not self.done:
+            last = self.window >= cfg.last_window
+            bound = (self.window + 1) * cfg.window_us
+            cut: dict[TopicPartition, int] = {}
+            for tp in self.inputs:
+                items = self.pending[tp]
+                i = next((j for j, (m, _) in enumerate(items) if m.event_time_us >= bound), None)
+                if i is not None and not last:
+                    cut[tp] = i
+                elif self.at_end(tp):
+                    cut[tp] = len(items)
+                else:
+                    return closed
+            self._close(cut)
+            closed += 1
+        return closed
+
+    def _close(self, cut: Mapping[TopicPartition, int]) -> None:
+        w = self.w
+        cfg = w.config
+        k = self.window
+        as_of = self._as_of(k)
+        ticks: list[Tick] = []
+        events: list[tuple[PositionEvent, Record]] = []
+        offsets: dict[str, int] = {}
+        for tp in self.inputs:
+            n = cut[tp]
+            items = self.pending[tp]
+            taken, self.pending[tp] = items[:n], items[n:]
+            offsets[_key(tp)] = self.pending[tp][0][1].offset if self.pending[tp] else self.offsets[tp]
+            if tp == self.pos_tp:
+                events.extend(taken)
+            else:
+                ticks.extend(m for m, _ in taken)
+        engine = self.engine
+        bad_ticks = engine.apply_ticks(ticks)
+        dead: list[DeadLetter] = []
+        if bad_ticks:
+            w.engine_rejects += len(bad_ticks)
+        for ev, rec in events:
+            for bad in engine.apply_position_events([ev]):
+                dead.append(
+                    DeadLetter(rec.topic, rec.partition, rec.offset, "engine", bad.reason, rec.value, rec.key)
+                )
+        self._publish_dead(dead)
+        snapshots = [
+            replace(s, sequence=k) for s in engine.step(as_of, offsets) if node_book(s.node) in self.book_set
+        ]
+        alerts: list[Alert] = []
+        var_name = cfg.stream.var_name
+        for s in snapshots:
+            with contextlib.suppress(InputError):
+                alerts.extend(self.limits.update(s.node, var_name, s.measures[var_name], as_of))
+        vb = VectorBatch(k, as_of, self.p, engine.leaf_vectors(), engine.leaf_values(), engine.n_scenarios)
+        # vectors last: a window's vectors record says all of the window's other records were produced before it
+        self._produce("alerts", k, [(a.node.encode(), w.codecs.alert.encode(a)) for a in alerts])
+        self._produce("snapshots", k, [(s.node.encode(), w.codecs.snapshot.encode(s)) for s in snapshots])
+        self._produce("vectors", k, [(f"p{self.p}".encode(), vb.encode())])
+        w.windows_closed += 1
+        w.on_window(self.p, k, snapshots)
+        self.window = k + 1
+        self.windows_since_ckpt += 1
+        self.ticks_since_close = 0
+        self.last_close_s = time.monotonic()
+        if cfg.mode == "simulation":
+            if k >= cfg.last_window:
+                self.done = True
+                self.checkpoint()
+            elif self.windows_since_ckpt >= cfg.checkpoint_every_windows:
+                self.checkpoint()
+        elif time.monotonic() - self.last_ckpt_s >= cfg.checkpoint_every_s:
+            self.checkpoint()
+
+    def _produce(self, name: str, window: int, items: Sequence[tuple[bytes, bytes]]) -> None:
+        w = self.w
+        tp = self.outputs[name]
+        out = _key(tp)
+        for i, (key, value) in enumerate(items):
+            if self.fence.allow(out, window, i):
+                w.producer.produce(tp.topic, value, key=key, partition=tp.partition)
+                w.records_published += 1
+            else:
+                w.records_fenced += 1
+
+    def close(self) -> None:
+        self.tick_consumer.close()
+
+
+def _read_range(
+    consumer: Any, tp: TopicPartition, start: int, end: int, timeout_s: float = 30.0
+) -> list[Record]:
+    """Records ``[start, end)`` of one partition, read with a manually assigned consumer."""
+    consumer.assign({tp: start})
+    out: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    nxt = start
+    while nxt < end and time.monotonic() < deadline:
+        for r in consumer.poll(10_000, 0.2):
+            if r.topic == tp.topic and r.partition == tp.partition and start <= r.offset < end:
+                out.append(r)
+                nxt = max(nxt, r.offset + 1)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the worker
+
+
+class RiskWorker:
+    """A member of the risk worker group: owns positions partitions, one `StreamingEngine` per partition.
+
+    Parameters
+    ----------
+    bus
+        The bus (`riskstream.bus.open_bus`).
+    portfolio, snapshot, history
+        Start-of-day portfolio (every book; the worker keeps those of its partitions), market and history.
+    config
+        See `WorkerConfig`.
+    name
+        For logs.
+    on_window
+        Called after each closed window with (partition, window index, published snapshots).
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        portfolio: Portfolio,
+        snapshot: _MarketSnapshot,
+        history: Any,
+        config: WorkerConfig,
+        *,
+        name: str = "worker",
+        on_window: Callable[[int, int, list[RiskSnapshot]], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.portfolio = portfolio
+        self.snapshot = snapshot
+        self.history = history
+        self.config = config
+        self.name = name
+        self.codecs = Codecs(bus)
+        self.store = CheckpointStore(config.checkpoint_dir, config.group)
+        self.n_ticks = bus.partitions(bus.topics.ticks)
+        self.n_positions = bus.partitions(bus.topics.positions)
+        self.books = books_by_partition(portfolio, self.n_positions)
+        self.known_factors = frozenset(snapshot.values) | frozenset(history.columns.astype(str))
+        self.known_instruments = frozenset(i.instrument_id for i in portfolio.instruments)
+        self.producer = bus.producer()
+        self.runners: dict[int, _PartitionRunner] = {}
+        self._callback = on_window
+        self.final_ends: dict[TopicPartition, int] = {}
+        if config.mode == "simulation":
+            for topic in (bus.topics.ticks, bus.topics.positions):
+                for q, end in bus.end_offsets(topic).items():
+                    self.final_ends[TopicPartition(topic, q)] = int(end)
+        self.windows_closed = 0
+        self.records_published = 0
+        self.records_fenced = 0
+        self.dead_letters = 0
+        self.engine_rejects = 0
+        self.checkpoints_written = 0
+        self._consumer = bus.consumer(config.group)
+        self._assigned: list[TopicPartition] = []
+
+    def on_window(self, partition: int, window: int, snapshots: list[RiskSnapshot]) -> None:
+        if self._callback is not None:
+            self._callback(partition, window, snapshots)
+
+    # -- group membership ----------------------------------------------------------------------------------------
+
+    def _on_assign(self, tps: list[TopicPartition]) -> None:
+        for tp in tps:
+            if tp.partition in self.runners:
+                continue
+            runner = _PartitionRunner(self, tp.partition)
+            self.runners[tp.partition] = runner
+            self._consumer.seek(tp, runner.offsets[runner.pos_tp])
+        self._assigned = list(tps)
+
+    def _on_revoke(self, tps: list[TopicPartition]) -> None:
+        for tp in tps:
+            runner = self.runners.pop(tp.partition, None)
+            if runner is not None:
+                runner.checkpoint()
+                runner.close()
+
+    # -- running ---------------------------------------------------------------------------------------------------
+
+    def all_done(self) -> bool:
+        """Simulation: every positions partition (ours or not) has a checkpoint of the last window."""
+        last = self.config.last_window
+        for p in range(self.n_positions):
+            runner = self.runners.get(p)
+            if runner is not None:
+                if not runner.done:
+                    return False
+                continue
+            ckpt = self.store.load(p)
+            if ckpt is None or ckpt.window < last:
+                return False
+        return True
+
+    def run(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        until_end: bool = False,
+        timeout_s: float | None = None,
+        max_windows: int | None = None,
+    ) -> None:
+        """Consume and close windows until ``stop`` is set, ``timeout_s`` passes, ``max_windows`` windows closed,
+        or (``until_end``, simulation) every partition of the group reached the last window."""
+        self._consumer.subscribe([self.bus.topics.positions], self._on_assign, self._on_revoke)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                if max_windows is not None and self.windows_closed >= max_windows:
+                    break
+                if until_end and self.config.mode == "simulation" and self._assigned and self.all_done():
+                    break
+                self.step()
+        finally:
+            self.close()
+
+    def step(self, timeout: float = 0.05) -> int:
+        """One poll of the group consumer and of each partition's ticks; closes what can close."""
+        records = self._consumer.poll(self.config.poll_records, 0.0 if self.runners else timeout)
+        by_p: dict[int, list[Record]] = {}
+        for r in records:
+            by_p.setdefault(r.partition, []).append(r)
+        for p, rs in by_p.items():
+            runner = self.runners.get(p)
+            if runner is not None:
+                runner.add_position_records(rs)
+        closed = 0
+        got = 0
+        for runner in list(self.runners.values()):
+            got += runner.poll_ticks(0.0)
+            closed += runner.advance()
+        if not closed and not got and not records:
+            time.sleep(min(timeout, 0.01))
+        return closed
+
+    def close(self) -> None:
+        """Checkpoint every owned partition and leave the group."""
+        for runner in list(self.runners.values()):
+            with contextlib.suppress(Exception):
+                runner.checkpoint()
+            runner.close()
+        self.runners.clear()
+        self.producer.flush()
+        self._consumer.close()
+        self.producer.close()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "windows_closed": self.windows_closed,
+            "records_published": self.records_published,
+            "records_fenced": self.records_fenced,
+            "dead_letters": self.dead_letters,
+            "checkpoints_written": self.checkpoints_written,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# subprocess entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m riskstream.engine._worker --bus URL --portfolio DIR ...``: one worker process."""
+    ap = argparse.ArgumentParser(prog="riskstream-worker", description=main.__doc__)
+    ap.add_argument("--bus", required=True, help="memory | kafka://mock | kafka://HOST:PORT")
+    ap.add_argument("--portfolio", required=True, type=Path)
+    ap.add_argument("--group", default="risk-workers")
+    ap.add_argument("--checkpoint-dir", type=Path, default=Path(".riskstream/checkpoints"))
+    ap.add_argument("--mode", choices=("simulation", "live"), default="live")
+    ap.add_argument("--window-us", type=int, default=_US)
+    ap.add_argument("--start-us", type=int, default=0)
+    ap.add_argument("--end-us", type=int, default=None)
+    ap.add_argument("--checkpoint-every", type=int, default=10, help="windows (simulation)")
+    ap.add_argument("--window", type=int, default=500, help="historical scenarios")
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--until-end", action="store_true")
+    ap.add_argument("--timeout", type=float, default=None)
+    args = ap.parse_args(argv)
+    from ..refdata import load_portfolio
+
+    loaded = load_portfolio(args.portfolio)
+    config = WorkerConfig(
+        group=args.group,
+        checkpoint_dir=args.checkpoint_dir,
+        mode=args.mode,
+        window_us=args.window_us,
+        start_us=args.start_us,
+        end_us=args.end_us,
+        checkpoint_every_windows=args.checkpoint_every,
+        stream=StreamConfig(window=args.window, slow_every_s=0.0),
+    )
+    bus = open_bus(args.bus, partitions=args.partitions)
+    try:
+        worker = RiskWorker(
+            bus, loaded.portfolio, loaded.snapshot, loaded.history, config, name=f"pid{os.getpid()}"
+        )
+        worker.run(until_end=args.until_end, timeout_s=args.timeout)
+        sys.stdout.write(json.dumps(worker.stats()) + "\n")
+    finally:
+        bus.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
