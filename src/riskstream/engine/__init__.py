@@ -1,12 +1,18 @@
-"""Engine: the batch risk run (VaR/ES per node with contributors), stress tests and FRTB liquidity-adjusted ES."""
+"""Engine: the batch risk run (VaR/ES per node with contributors), stress tests, FRTB liquidity-adjusted ES, and
+the streaming engine (incremental VaR/ES under ticks and trade events, checkpointable)."""
 
 from ._batch import METHODS, Contribution, NodeRisk, RiskReport, RiskRequest, run_risk
 from ._factors import required_factors
 from ._frtb import FrtbNode, FrtbReport, run_frtb_es
+from ._stream import SlowMeasures, StreamingEngine
+from ._stream_aggregate import Aggregator
+from ._stream_config import StreamConfig
+from ._stream_reference import reference_snapshots
 from ._stress import NodeStress, StressReport, resolve_scenario, run_stress
 
 __all__ = [
     "METHODS",
+    "Aggregator",
     "Contribution",
     "FrtbNode",
     "FrtbReport",
@@ -14,7 +20,11 @@ __all__ = [
     "NodeStress",
     "RiskReport",
     "RiskRequest",
+    "SlowMeasures",
+    "StreamConfig",
+    "StreamingEngine",
     "StressReport",
+    "reference_snapshots",
     "required_factors",
     "resolve_scenario",
     "run_frtb_es",
