@@ -100,13 +100,8 @@ def _nan_to_none(values: np.ndarray | None, n: int) -> list[float | None]:
 # ---------------------------------------------------------------------------------------------------- tick files
 
 
-def write_ticks(path: str | Path, ticks: Sequence[Tick]) -> Path:
-    """Record ``ticks`` to a Parquet file with the columns of `TICK_SCHEMA`, in the given order.
-
-    Returns the path written. ``bid``/``ask`` of None are stored as nulls.
-    """
-    path = Path(path)
-    table = pa.table(
+def _ticks_table(ticks: Sequence[Tick]) -> pa.Table:
+    return pa.table(
         {
             "factor_id": [t.factor_id for t in ticks],
             "value": [float(t.value) for t in ticks],
@@ -118,6 +113,15 @@ def write_ticks(path: str | Path, ticks: Sequence[Tick]) -> Path:
         },
         schema=TICK_SCHEMA,
     )
+
+
+def write_ticks(path: str | Path, ticks: Sequence[Tick]) -> Path:
+    """Record ``ticks`` to a Parquet file with the columns of `TICK_SCHEMA`, in the given order.
+
+    Returns the path written. ``bid``/``ask`` of None are stored as nulls.
+    """
+    path = Path(path)
+    table = _ticks_table(ticks)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return path
@@ -319,19 +323,7 @@ class ReplayFeed:
     ) -> ReplayFeed:
         """Replay recorded ticks (sorted by event time, stably, so each source keeps its order)."""
         order = sorted(range(len(ticks)), key=lambda i: ticks[i].event_time_us)
-        ordered = [ticks[i] for i in order]
-        table = pa.table(
-            {
-                "factor_id": [t.factor_id for t in ordered],
-                "value": [float(t.value) for t in ordered],
-                "source": [t.source for t in ordered],
-                "sequence": [int(t.sequence) for t in ordered],
-                "event_time_us": [int(t.event_time_us) for t in ordered],
-                "bid": [t.bid for t in ordered],
-                "ask": [t.ask for t in ordered],
-            },
-            schema=TICK_SCHEMA,
-        )
+        table = _ticks_table([ticks[i] for i in order])
         return cls(_table_blocks(table), clock=clock, speed=speed, name=name)
 
     @classmethod
