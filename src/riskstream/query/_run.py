@@ -154,7 +154,8 @@ def _choose_preagg(ctx: _Context, report: Report, version: int | None, refs: Ref
 
 def _agg_sql(m: MeasureSpec, preagg: bool) -> str:
     cond = 'FILTER (WHERE "measure" = ?)'
-    count = f"COALESCE(SUM(row_count) {cond}, 0)" if preagg else f"COUNT(*) {cond}"
+    # BIGINT on both routes: SUM over row_count would otherwise come back as a DECIMAL
+    count = f"CAST(COALESCE(SUM(row_count) {cond}, 0) AS BIGINT)" if preagg else f"COUNT(*) {cond}"
     if m.agg == "sum":
         return f'SUM("value") {cond}'
     if m.agg == "count":
