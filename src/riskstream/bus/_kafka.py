@@ -21,6 +21,7 @@ import glob
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -160,6 +161,7 @@ class KafkaBus:
         self._meta: confluent_kafka.Consumer | None = None
         self._meta_lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._clients: weakref.WeakSet[KafkaProducer | KafkaConsumer] = weakref.WeakSet()
 
     def client_config(self, **extra: Any) -> dict[str, Any]:
         """Configuration every client of this bus starts from."""
@@ -171,12 +173,16 @@ class KafkaBus:
             self.mock.create_topic(topic)
 
     def producer(self) -> KafkaProducer:
-        return KafkaProducer(self)
+        producer = KafkaProducer(self)
+        self._clients.add(producer)
+        return producer
 
     def consumer(self, group: str) -> KafkaConsumer:
         if not group:
             raise ConfigurationError("group", group, "a consumer needs a group id")
-        return KafkaConsumer(self, group)
+        consumer = KafkaConsumer(self, group)
+        self._clients.add(consumer)
+        return consumer
 
     def _metadata_client(self) -> confluent_kafka.Consumer:
         if self._meta is None:
@@ -217,6 +223,12 @@ class KafkaBus:
                 raise BusError(f"watermarks of topic {topic!r}: {exc}") from exc
 
     def close(self) -> None:
+        """Close every client this bus made that is still open, then the cluster connection (and the mock)."""
+        for client in list(self._clients):
+            try:
+                client.close()
+            except BusError:
+                pass  # undelivered records on shutdown: nothing left to report them to
         with self._meta_lock:
             if self._meta is not None:
                 self._meta.close()
@@ -224,6 +236,17 @@ class KafkaBus:
         if self.mock is not None:
             self.mock.close()
             self.mock = None
+
+
+def _delivery_errors(errors: list[str]) -> Callable[[KafkaError | None, Any], None]:
+    """Delivery callback appending failures to ``errors`` (a closure, not a bound method: no reference cycle
+    keeps the librdkafka client alive after its producer is dropped)."""
+
+    def on_delivery(err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            errors.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
+
+    return on_delivery
 
 
 class KafkaProducer:
@@ -240,16 +263,12 @@ class KafkaProducer:
                     # the Java default partitioner, should a record reach librdkafka without a partition
                     "partitioner": "murmur2_random",
                     "delivery.report.only.error": True,
-                    "on_delivery": self._on_delivery,
+                    "on_delivery": _delivery_errors(self._errors),
                 }
             )
         )
         self._known: set[str] = set()
         self._since_poll = 0
-
-    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
-        if err is not None:
-            self._errors.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
 
     def produce(
         self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
@@ -267,6 +286,8 @@ class KafkaProducer:
                 self._producer.poll(0.05)
             except KafkaException as exc:
                 raise BusError(f"produce to {topic!r}: {exc}") from exc
+            except AttributeError:
+                raise BusError(f"produce to {topic!r} on a closed producer") from None
         self._since_poll += 1
         if self._since_poll >= 1000:
             self._producer.poll(0)
@@ -274,6 +295,8 @@ class KafkaProducer:
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait for every record to be acknowledged; BusError if one failed or ``timeout`` (s) passed."""
+        if self._producer is None:
+            return
         remaining = self._producer.flush(timeout)
         if self._errors:
             errors, self._errors = self._errors, []
@@ -282,7 +305,13 @@ class KafkaProducer:
             raise BusError(f"{remaining} record(s) not delivered within {timeout} s")
 
     def close(self) -> None:
-        self.flush()
+        """Deliver what is pending (BusError if that fails), then release the client."""
+        if self._producer is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._producer = None  # type: ignore[assignment]
 
 
 class KafkaConsumer:
