@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the risk store's catalog (run by :class:`riskstream.store.Catalog`)."""
