@@ -1,9 +1,19 @@
 """Engine: the batch risk run (VaR/ES per node with contributors), stress tests, FRTB liquidity-adjusted ES, and
-the streaming engine (incremental VaR/ES under ticks and trade events, checkpointable)."""
+the streaming engine (incremental VaR/ES under ticks and trade events, checkpointable) and risk limits with
+hysteresis alerts."""
 
 from ._batch import METHODS, Contribution, NodeRisk, RiskReport, RiskRequest, run_risk
 from ._factors import required_factors
 from ._frtb import FrtbNode, FrtbReport, run_frtb_es
+from ._limits import (
+    Limit,
+    LimitMonitor,
+    LimitProblem,
+    LimitSet,
+    limits_from_dict,
+    limits_from_values,
+    load_limits,
+)
 from ._stream import SlowMeasures, StreamingEngine
 from ._stream_aggregate import Aggregator
 from ._stream_config import StreamConfig
@@ -16,6 +26,10 @@ __all__ = [
     "Contribution",
     "FrtbNode",
     "FrtbReport",
+    "Limit",
+    "LimitMonitor",
+    "LimitProblem",
+    "LimitSet",
     "NodeRisk",
     "NodeStress",
     "RiskReport",
@@ -24,6 +38,9 @@ __all__ = [
     "StreamConfig",
     "StreamingEngine",
     "StressReport",
+    "limits_from_dict",
+    "limits_from_values",
+    "load_limits",
     "reference_snapshots",
     "required_factors",
     "resolve_scenario",
