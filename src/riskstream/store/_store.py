@@ -456,36 +456,26 @@ class RiskStore:
         delay = 0.02
         last: Exception | None = None
         for _attempt in range(self.config.commit_retries):
-            dt = self._table(RESULTS)
+            dt = self._results_table()
             replaced = 0
             try:
-                if dt is None:
-                    self._write(
-                        self._uri(RESULTS),
-                        table,
-                        mode="append",
-                        partition_by=[RESULTS_PARTITION],
-                        schema_mode="merge",
-                        commit_properties=props,
-                    )
-                else:
-                    replaced = dt.to_pyarrow_dataset(
-                        file_pruning_predicate=[("business_date", "=", job.business_date.isoformat())]
-                    ).count_rows(filter=self._scope_filter(job))
-                    self._write(
-                        dt,
-                        table,
-                        mode="overwrite",
-                        predicate=predicate,
-                        partition_by=[RESULTS_PARTITION],
-                        schema_mode="merge",
-                        commit_properties=props,
-                    )
+                replaced = dt.to_pyarrow_dataset(
+                    file_pruning_predicate=[("business_date", "=", job.business_date.isoformat())]
+                ).count_rows(filter=self._scope_filter(job))
+                self._write(
+                    dt,
+                    table,
+                    mode="overwrite",
+                    predicate=predicate,
+                    partition_by=[RESULTS_PARTITION],
+                    schema_mode="merge",
+                    commit_properties=props,
+                )
             except (CommitFailedError, DeltaError, OSError) as exc:
                 found = self._find_commit(job.job_id)
                 if found is not None:  # an earlier attempt did commit
                     return found, replaced
-                if not _is_conflict(exc) and not (dt is None and "exist" in str(exc).lower()):
+                if not _is_conflict(exc):
                     raise StoreError(f"commit of job {job.job_id!r} failed: {exc}") from exc
                 last = exc
                 time.sleep(delay * (1 + np.random.default_rng().random()))
@@ -498,6 +488,30 @@ class RiskStore:
             f"job {job.job_id!r}: scope {predicate!r} kept conflicting with concurrent commits after "
             f"{self.config.commit_retries} attempts: {last}"
         )
+
+    def _results_table(self) -> DeltaTable:
+        """The hot risk_results table, created empty (standard columns) the first time.
+
+        Creating it apart from the first job's commit makes every job commit the same way, a replace-where
+        that conflicts with a concurrent one on the same scope, rather than racing appends to a new table.
+        """
+        dt = self._table(RESULTS)
+        if dt is not None:
+            return dt
+        try:
+            self._write(
+                self._uri(RESULTS),
+                self._empty(RESULTS),
+                mode="append",
+                partition_by=[RESULTS_PARTITION],
+                commit_properties=CommitProperties(custom_metadata={"riskstream.operation": "create"}),
+            )
+        except (CommitFailedError, DeltaError, OSError):
+            pass  # created by a concurrent writer
+        dt = self._table(RESULTS)
+        if dt is None:
+            raise StoreError(f"table {self._uri(RESULTS)!r} could not be created")
+        return dt
 
     @staticmethod
     def _scope_filter(job: JobRecord) -> pc.Expression:
