@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import fcntl
 import json
+import os
 import re
 import shutil
 import time
@@ -44,8 +45,9 @@ from ..errors import (
     StoreError,
 )
 from . import _notify
+from ._catalog import Catalog, JobRecord, JobState
 from ._config import PreaggSpec, StoreConfig
-from ._jobs import FileJobBook, JobBook, JobRecord, JobState
+from ._jobs import CatalogJobBook, JobBook
 from ._preagg import preagg_schema, preaggregate
 from ._results import check_id, chunk_id_of, new_id, read_chunk_input, stage, staged_chunks
 from ._schema import MANDATORY, OPTIONAL, RESULTS_PARTITION, SCOPE_COLUMNS, conform, validate_chunk
@@ -58,7 +60,7 @@ LIVE = "live_snapshots"
 JOB_KEY = "riskstream.job_id"
 PARTS_KEY = "riskstream.partitions"
 SOURCE_KEY = "riskstream.source_version"
-_NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_NAMESPACE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,9 @@ def _years_before(d: date, years: int) -> date:
 class RiskStore:
     """The front-office risk store rooted at ``root`` (see docs/store.md for the folder layout)."""
 
-    def __init__(self, root: Path, config: StoreConfig, jobs: JobBook, catalog: Any = None, bus: Any = None):
+    def __init__(
+        self, root: Path, config: StoreConfig, jobs: JobBook, catalog: Catalog | None = None, bus: Any = None
+    ):
         self.root = root
         self.config = config
         self.jobs = jobs
@@ -187,6 +191,8 @@ class RiskStore:
         """Open (creating if needed) the store at ``root``; ``store.yaml`` is written with defaults on first open.
 
         ``bus``: a `riskstream.bus` bus; when given, every commit publishes a StoreEvent on ``store.events``.
+        The catalog is ``catalog_url``, else env ``RISKSTREAM_CATALOG_URL``, else ``catalog_url`` of store.yaml,
+        else ``sqlite:///<root>/catalog.db``.
         """
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
@@ -197,7 +203,25 @@ class RiskStore:
         if catalog_url is not None:
             config = replace(config, catalog_url=catalog_url)
         (root / "staging").mkdir(exist_ok=True)
-        return cls(root, config, FileJobBook(root), None, bus)
+        url = (
+            catalog_url
+            or os.environ.get("RISKSTREAM_CATALOG_URL")
+            or config.catalog_url
+            or f"sqlite:///{(root / 'catalog.db').resolve()}"
+        )
+        catalog = Catalog(url)
+        return cls(root, config, CatalogJobBook(catalog), catalog, bus)
+
+    def close(self) -> None:
+        """Release the catalog's database connections."""
+        if self.catalog is not None:
+            self.catalog.close()
+
+    def __enter__(self) -> RiskStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- table locations ------------------------------------------------------------------------------
 
@@ -246,7 +270,9 @@ class RiskStore:
         a commit replaces exactly the earlier rows inside that scope. ``None`` = the whole date and namespace.
         """
         if not isinstance(namespace, str) or not _NAMESPACE.match(namespace):
-            raise InvalidFieldError("namespace", namespace, "must be a word of letters, digits and '_'")
+            raise InvalidFieldError(
+                "namespace", namespace, "must be an upper-case word such as EOD or INTRADAY"
+            )
         if isinstance(business_date, datetime) or not isinstance(business_date, date):
             raise InvalidFieldError("business_date", business_date, "must be a date")
         clean: dict[str, tuple[str, ...]] | None = None
