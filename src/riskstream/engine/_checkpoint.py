@@ -24,6 +24,7 @@ not).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from ..errors import ConfigurationError, StoreError
 
-__all__ = ["Checkpoint", "CheckpointStore"]
+__all__ = ["Checkpoint", "CheckpointStore", "PartitionLease"]
 
 _MAGIC = b"RSCKPT1\n"
 _LENGTH = struct.Struct(">Q")
@@ -214,8 +215,44 @@ class CheckpointStore:
             raise StoreError("no readable checkpoint: " + "; ".join(errors))
         return None
 
+    def try_lease(self, partition: int) -> PartitionLease | None:
+        """The exclusive lease of ``partition`` (an advisory ``flock`` on ``p<partition>.lock``), or None while
+        another worker holds it.
+
+        A consumer group may hand a partition to a new member before the old one has noticed the rebalance; the
+        lease makes the new owner wait until the old one has checkpointed and let go, so two owners never work
+        on one partition at once. The kernel drops the lock of a killed process, so a crashed owner never blocks
+        its successor.
+        """
+        path = self.directory / f"p{int(partition)}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return PartitionLease(fd, path)
+
     def clear(self, partition: int) -> None:
         """Delete the checkpoints of ``partition`` (a fresh start from the beginning of the input)."""
         target = self.path(partition)
         for path in (target, target.with_name(target.name + ".prev")):
             path.unlink(missing_ok=True)
+
+
+class PartitionLease:
+    """The held lease of one partition (see `CheckpointStore.lease`); `release` lets the next owner in."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self._fd: int | None = fd
+        self.path = path
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None

@@ -87,7 +87,7 @@ from ..bus import (
 from ..domain import Alert, DeadLetter, Portfolio, PositionEvent, RiskSnapshot, Tick
 from ..domain import MarketSnapshot as _MarketSnapshot
 from ..errors import ConfigurationError, InputError
-from ._checkpoint import Checkpoint, CheckpointStore
+from ._checkpoint import Checkpoint, CheckpointStore, PartitionLease
 from ._limits import LimitMonitor, limits_from_values
 from ._stream import StreamingEngine
 from ._stream_config import StreamConfig
@@ -195,8 +195,9 @@ class Codecs:
     pipeline (test, feed, subprocess workers) builds its codecs through this class to agree on the schema ids.
     """
 
-    def __init__(self, bus: Bus, registry_url: str = "mock://") -> None:
+    def __init__(self, bus: Bus, registry_url: str | None = None) -> None:
         t = bus.topics
+        registry_url = registry_url or str(getattr(bus, "registry_url", "mock://"))
         self.tick: AvroCodec[Tick] = codec_for(Tick, t.ticks, registry_url)
         self.position: AvroCodec[PositionEvent] = codec_for(PositionEvent, t.positions, registry_url)
         self.snapshot: AvroCodec[RiskSnapshot] = codec_for(RiskSnapshot, t.snapshots, registry_url)
@@ -352,7 +353,7 @@ class _Fence:
 class _PartitionRunner:
     """State and windows of one owned positions partition."""
 
-    def __init__(self, worker: RiskWorker, partition: int) -> None:
+    def __init__(self, worker: RiskWorker, partition: int, lease: PartitionLease) -> None:
         self.w = worker
         self.p = partition
         cfg = worker.config
@@ -395,6 +396,16 @@ class _PartitionRunner:
         self.last_close_s = time.monotonic()
         self.ticks_since_close = 0
         self.done = False
+        # the previous owner has checkpointed and let go (the caller holds the lease: `CheckpointStore.try_lease`)
+        self.lease = lease
+        try:
+            self._start()
+        except BaseException:
+            self.lease.release()
+            raise
+
+    def _start(self) -> None:
+        worker, cfg, partition, bus = self.w, self.w.config, self.p, self.w.bus
         ckpt = worker.store.load(partition)
         if ckpt is None:
             self.engine = StreamingEngine(
@@ -675,6 +686,7 @@ class _PartitionRunner:
 
     def close(self) -> None:
         self.tick_consumer.close()
+        self.lease.release()
 
 
 def _read_range(
@@ -754,6 +766,7 @@ class RiskWorker:
         self.checkpoints_written = 0
         self._consumer = bus.consumer(config.group)
         self._assigned: list[TopicPartition] = []
+        self._waiting: dict[int, TopicPartition] = {}
 
     def on_window(self, partition: int, window: int, snapshots: list[RiskSnapshot]) -> None:
         if self._callback is not None:
@@ -762,20 +775,28 @@ class RiskWorker:
     # -- group membership ----------------------------------------------------------------------------------------
 
     def _on_assign(self, tps: list[TopicPartition]) -> None:
-        for tp in tps:
-            if tp.partition in self.runners:
-                continue
-            runner = _PartitionRunner(self, tp.partition)
-            self.runners[tp.partition] = runner
-            self._consumer.seek(tp, runner.offsets[runner.pos_tp])
+        # runners start in `_start_waiting`, once each partition's lease is free: the group may assign a partition
+        # here before its previous owner has seen the rebalance, checkpointed and let go
+        self._waiting = {tp.partition: tp for tp in tps if tp.partition not in self.runners}
         self._assigned = list(tps)
 
     def _on_revoke(self, tps: list[TopicPartition]) -> None:
+        self._waiting = {}
         for tp in tps:
             runner = self.runners.pop(tp.partition, None)
             if runner is not None:
                 runner.checkpoint()
                 runner.close()
+
+    def _start_waiting(self) -> None:
+        for p, tp in list(self._waiting.items()):
+            lease = self.store.try_lease(p)
+            if lease is None:
+                continue
+            del self._waiting[p]
+            runner = _PartitionRunner(self, p, lease)
+            self.runners[p] = runner
+            self._consumer.seek(tp, runner.offsets[runner.pos_tp])
 
     # -- running ---------------------------------------------------------------------------------------------------
 
@@ -822,6 +843,8 @@ class RiskWorker:
     def step(self, timeout: float = 0.05) -> int:
         """One poll of the group consumer and of each partition's ticks; closes what can close."""
         records = self._consumer.poll(self.config.poll_records, 0.0 if self.runners else timeout)
+        if self._waiting:
+            self._start_waiting()
         by_p: dict[int, list[Record]] = {}
         for r in records:
             by_p.setdefault(r.partition, []).append(r)
@@ -877,6 +900,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--checkpoint-every", type=int, default=10, help="windows (simulation)")
     ap.add_argument("--window", type=int, default=500, help="historical scenarios")
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--registry-url", default="mock://")
     ap.add_argument("--until-end", action="store_true")
     ap.add_argument("--timeout", type=float, default=None)
     args = ap.parse_args(argv)
@@ -893,7 +917,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkpoint_every_windows=args.checkpoint_every,
         stream=StreamConfig(window=args.window, slow_every_s=0.0),
     )
-    bus = open_bus(args.bus, partitions=args.partitions)
+    bus = open_bus(args.bus, partitions=args.partitions, registry_url=args.registry_url)
     try:
         worker = RiskWorker(
             bus, loaded.portfolio, loaded.snapshot, loaded.history, config, name=f"pid{os.getpid()}"
