@@ -277,6 +277,12 @@ def test_trades_accept_arrow_tables_and_keep_the_last_duplicate(catalog: Catalog
     )
     assert catalog.upsert_trades(table).rows == 1
     assert catalog.trades()["quantity"].tolist() == [2.0]
+    catalog.upsert_trades(
+        [{"trade_id": "A", "instrument_id": "I", "book": "B", "counterparty": "CP", "quantity": 2.0}]
+    )
+    assert catalog.trades()["counterparty"].tolist() == ["CP"]  # a change from NULL is a change
+    catalog.upsert_trades([{"trade_id": "A", "instrument_id": "I", "book": "B", "quantity": 2.0}])
+    assert catalog.trades()["counterparty"].tolist() == [None]  # and back to NULL
 
 
 def test_bulk_path_matches_the_plain_core_path(catalog: Catalog) -> None:

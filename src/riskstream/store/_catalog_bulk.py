@@ -153,6 +153,11 @@ def bulk_upsert(
             with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+            if others:  # leave unchanged rows alone: a daily reload rewrites (and bloats) only what moved
+                # compared as text: json has no equality operator; floats print exactly (PostgreSQL >= 12)
+                mine = ", ".join(f"CAST({target}.{quote(c)} AS TEXT)" for c in others)
+                theirs = ", ".join(f"CAST(excluded.{quote(c)} AS TEXT)" for c in others)
+                on_conflict += f" WHERE ROW({mine}) IS DISTINCT FROM ROW({theirs})"
             cursor.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {staging} {on_conflict}")
             cursor.execute(f"DROP TABLE {staging}")
     finally:
