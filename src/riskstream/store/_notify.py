@@ -41,10 +41,17 @@ class StoreEventPayload:
     committed_at_us: int
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["measures"] = list(self.measures)
-        d["scope"] = {k: list(v) for k, v in self.scope.items()} if self.scope else None
-        return d
+        return {
+            "job_id": self.job_id,
+            "namespace": self.namespace,
+            "business_date": self.business_date,
+            "scope": {k: list(v) for k, v in self.scope.items()} if self.scope else None,
+            "measures": list(self.measures),
+            "table": self.table,
+            "version": self.version,
+            "rows": self.rows,
+            "committed_at_us": self.committed_at_us,
+        }
 
 
 @dataclass(frozen=True)
