@@ -7,8 +7,10 @@ Every test taking ``catalog`` or ``catalog_url`` runs on both databases; the Pos
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -40,7 +43,7 @@ from riskstream.store._catalog import (
     seed_demo,
 )
 from riskstream.store._catalog_bulk import reference_upsert
-from riskstream.store._catalog_migrate import head_revision
+from riskstream.store._catalog_migrate import alembic_config, head_revision
 from riskstream.store._catalog_models import Base, Trade
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -184,6 +187,21 @@ def test_unsupported_or_malformed_url_is_a_configuration_error() -> None:
         Catalog("mysql://root@localhost/x")
     with pytest.raises(ConfigurationError, match="catalog_url"):
         Catalog("not a url")
+
+
+def test_unreachable_database_is_a_store_error_naming_the_url() -> None:
+    with pytest.raises(StoreError, match=re.escape("127.0.0.1:1/nowhere")):
+        Catalog("postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=2")
+
+
+def test_offline_migration_script_creates_every_table() -> None:
+    buffer = io.StringIO()
+    config = alembic_config("postgresql+psycopg://")
+    config.output_buffer = buffer
+    command.upgrade(config, "head", sql=True)
+    script = buffer.getvalue()
+    for table in Base.metadata.tables:
+        assert f"CREATE TABLE {table} " in script or f'CREATE TABLE "{table}" ' in script, table
 
 
 def test_in_memory_catalog_keeps_its_data_across_calls() -> None:

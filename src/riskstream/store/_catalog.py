@@ -181,6 +181,9 @@ class Catalog:
         self.engine = create_engine(url)
         try:
             self.revision = upgrade_to_head(self.engine)
+        except sa.exc.OperationalError as exc:
+            self.engine.dispose()
+            raise StoreError(f"catalog_url {self.url!r} cannot be opened: {exc.orig}") from exc
         except BaseException:
             self.engine.dispose()
             raise
