@@ -133,16 +133,19 @@ class MarketScenarios:
         if not ids:
             return np.empty((0, self.n_scenarios))
         one = f"FX.{self.reporting_currency}"
-        ext = np.concatenate([self.levels, np.ones((self.n_scenarios, 1))], axis=1)
         try:
             idx = np.fromiter(
-                (len(self.factor_ids) if f == one else self._index[f] for f in ids),
+                (-1 if f == one else self._index[f] for f in ids),
                 dtype=np.intp,
                 count=len(ids),
             )
         except KeyError as exc:
             raise MissingFactorError(str(exc.args[0])) from None
-        return ext[:, idx].T
+        # gather only the requested columns (no copy of the whole level matrix); the reporting FX is 1
+        unit = idx < 0
+        out = self.levels[:, np.where(unit, 0, idx)].T
+        out[unit] = 1.0
+        return out
 
     def curve(self, currency: str) -> tuple[np.ndarray, np.ndarray]:
         """Zero curve of ``currency``: tenor times (k,) and zero rates (k, n_scenarios), shortest tenor first."""
