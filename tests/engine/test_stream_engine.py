@@ -340,3 +340,66 @@ def test_contributors_are_euler_components(bank: SampleBank) -> None:
     assert sum(c.es for c in firm.top_positions) == pytest.approx(firm.es, rel=1e-9)
     assert sum(c.es for c in firm.top_factors) + firm.unexplained.es == pytest.approx(firm.es, rel=1e-9)  # type: ignore[union-attr]
     assert firm.es == pytest.approx(engine.all_snapshots(0)[0].measures["es_975_1d"], rel=1e-12)
+
+
+def _instrument_pnl_by_id(engine: StreamingEngine) -> dict[str, np.ndarray]:
+    ids = [engine._instruments[g].instrument_id for g in engine._row_inst]
+    return dict(zip(ids, engine._P, strict=True))
+
+
+def test_fx_tick_rescales_instead_of_repricing(bank: SampleBank, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An FX move reprices only the currency-pair instruments; the single-currency ones are re-translated, and
+    their P&L per unit equals a full revaluation at the new level (an engine started there), 1e-12 relative."""
+    engine = _engine(bank, replace(CFG, exact_every=0))
+    fx = next(f for f in engine.factor_ids if f.startswith("FX.") and f != "FX.USD")
+    ccy = fx.split(".")[1]
+    repriced: list[str] = []
+    value = engine._value
+
+    def spy(rows: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+        repriced.extend(engine._instruments[g].instrument_id for g in engine._row_inst[rows])
+        return value(rows)
+
+    monkeypatch.setattr(engine, "_value", spy)
+    level = engine.current_snapshot()[fx]
+    assert engine.apply_ticks([Tick(fx, level * 1.03, "feed", 1, 0)]) == []
+    engine.step(1)
+    by_id = {i.instrument_id: i for i in bank.instruments}
+    translated = [
+        iid
+        for iid, p in _instrument_pnl_by_id(engine).items()
+        if getattr(by_id[iid], "currency", None) == ccy
+        and getattr(by_id[iid], "foreign_currency", None) is None
+    ]
+    assert translated, f"the bank holds {ccy} instruments"
+    assert not set(translated) & set(repriced)
+    assert all(getattr(by_id[iid], "foreign_currency", None) is not None for iid in repriced)
+    fresh = StreamingEngine(bank.portfolio(), engine.current_snapshot(), bank.history, engine.config)
+    mine, full = _instrument_pnl_by_id(engine), _instrument_pnl_by_id(fresh)
+    for iid in mine:
+        np.testing.assert_allclose(mine[iid], full[iid], rtol=1e-12, atol=1e-12 * np.abs(full[iid]).max())
+    _assert_close(engine.all_snapshots(0), reference_snapshots(engine))
+
+
+def test_rate_tick_reprices_only_instruments_reading_that_tenor(
+    bank: SampleBank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick on the 30Y point reprices only the instruments with a cash flow (or expiry) beyond 20Y."""
+    engine = _engine(bank, replace(CFG, exact_every=0))
+    fid = "IR.USD.30Y"
+    assert fid in engine.factor_ids
+    repriced: list[int] = []
+    value = engine._value
+
+    def spy(rows: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+        repriced.extend(int(g) for g in engine._row_inst[rows])
+        return value(rows)
+
+    monkeypatch.setattr(engine, "_value", spy)
+    engine.apply_ticks([Tick(fid, engine.current_snapshot()[fid] + 1e-4, "feed", 1, 0)])
+    engine.step(1)
+    usd_curve = [g for g in engine._row_inst.tolist() if "IR.USD.*" in engine._instruments[g].factors("USD")]
+    assert 0 < len(repriced) < len(usd_curve)
+    for g in repriced:
+        assert engine._instruments[g].maturity.year - bank.snapshot.as_of.year > 19  # type: ignore[attr-defined]
+    _assert_close(engine.all_snapshots(0), reference_snapshots(engine))

@@ -5,17 +5,23 @@ State (all numpy arrays in the hot path):
 - **market**: the current level of every factor the portfolio's instruments can depend on (``cur``), and the
   scenario shocks fixed at start of day (``window`` historical changes, FHS-rescaled for ``fhs``). Scenario
   levels are ``apply_shocks(cur, changes)``: ``x·(1+r)`` for prices, FX and vols, ``x+d`` for rates.
-- **instruments**: one row per instrument some position uses — its P&L per unit under every scenario,
-  ``P[row] = V(scenario levels) − V(current levels)`` (full revaluation), and its value ``V(current levels)``;
-  an index factor → instruments (``required_factors`` semantics: a curve dependence is every tenor of the curve).
+- **instruments**: one row per instrument some position uses — its value per unit under every scenario and at
+  the current levels, in its own currency when it is a single-currency instrument (``L``, rows × (scenarios+1)),
+  its P&L per unit ``P[row] = X_s·L_s − X_0·L_0`` in the reporting currency (``X`` its ``FX.<ccy>`` level, 1
+  for the reporting currency and for currency pairs, whose ``L`` is already in the reporting currency) and its
+  value ``X_0·L_0``; an exact index factor → instruments
+  (:func:`~riskstream.pricing.factor_dependencies_exact`: a cash flow reads only the curve tenors around its
+  time) and ``FX.<ccy>`` → the instruments it only translates.
 - **positions**: instrument row, quantity and leaf of each position slot (a cancelled slot keeps its place
   with quantity 0, so slot order — and with it every floating-point sum — depends only on the input).
 - **hierarchy**: nodes ``FIRM/<desk>/<book>/<trader>`` (ids as :class:`~riskstream.domain.Hierarchy` names them),
   created on first sight of a new book or trader; leaf P&L vectors ``leaf_pnl`` (leaves × scenarios).
 
 A micro-batch (:meth:`StreamingEngine.step`): conflate pending ticks (latest level per factor wins), find the
-instruments whose factors moved, revalue only those, add ``quantity × ΔP`` to the leaves holding them (a sparse
-product over the touched instruments), then recompute VaR/ES of every touched node from its summed vector.
+instruments whose factors moved, revalue only those (full revaluation, in local currency), re-translate those and
+the ones whose FX rate alone moved (a rescale of ``L``), add ``quantity × ΔP`` to the leaves holding them (a
+sparse product over the touched instruments), then recompute VaR/ES of every touched node from its summed
+vector.
 Position events add ``Δquantity × P[row]`` to their leaf when they are applied. Every ``exact_every``
 micro-batches the leaves are recomputed exactly from the positions, so incremental rounding never accumulates.
 
@@ -52,7 +58,12 @@ from ..domain import (
     parse_factor,
 )
 from ..errors import ConfigurationError, InvalidFieldError, RiskstreamError
-from ..pricing import sensitivities, value_instruments
+from ..pricing import (
+    factor_dependencies_exact,
+    sensitivities,
+    translation_currency,
+    value_instruments,
+)
 from ..risk import tail_weights, var_es
 from ..scenarios import RELATIVE_FLOOR
 from ._batch import Contribution, NodeRisk
@@ -179,7 +190,9 @@ class StreamingEngine:
         self._row_of = np.full(len(self._instruments), -1, dtype=np.int64)
         self._row_inst = np.empty(0, dtype=np.int64)
         self._P = np.empty((0, s))
+        self._L = np.empty((0, s + 1))
         self._base = np.empty(0)
+        self._row_fx = np.empty(0, dtype=np.int64)
         self._row_failed: dict[int, str] = {}
         self._stale = np.empty(0, dtype=bool)
         self._row_deps: list[np.ndarray] = []
@@ -239,45 +252,64 @@ class StreamingEngine:
     # ----------------------------------------------------------------------------------------------------------
     # instruments
 
-    def _coarse_deps(self, g: int) -> np.ndarray | str:
-        """Universe columns instrument ``g`` depends on, or the reason it cannot be valued."""
+    def _coarse_reason(self, g: int) -> str | None:
+        """Why instrument ``g`` cannot be valued (a factor it may read has no scenarios), or None."""
         if g in self._inst_failed:
             return self._inst_failed[g]
         one = f"FX.{self._ccy}"
-        inst = self._instruments[g]
-        cols = []
-        for d in inst.factors(self._ccy):
+        for d in self._instruments[g].factors(self._ccy):
             for f in _expand(d, self._snapshot0):
-                if f == one:
-                    continue
-                j = self._fidx.get(f)
-                if j is None:
+                if f != one and f not in self._fidx:
                     return f"risk factor {f!r} has no scenarios"
-                cols.append(j)
-        return np.unique(np.array(cols, dtype=np.int64))
+        return None
+
+    def _deps(self, globals_: Sequence[int]) -> dict[int, tuple[np.ndarray, int] | str]:
+        """Per instrument: (universe columns a repricing reads, column of the FX rate that only translates it
+        or −1), or the reason it cannot be valued."""
+        out: dict[int, tuple[np.ndarray, int] | str] = {}
+        ok: list[int] = []
+        for g in globals_:
+            reason = self._coarse_reason(g)
+            if reason is not None:
+                out[g] = reason
+            else:
+                ok.append(g)
+        exact = factor_dependencies_exact([self._instruments[g] for g in ok], self._snapshot0)
+        for g, ids in zip(ok, exact, strict=True):
+            ccy = translation_currency(self._instruments[g], self._ccy)
+            fx = self._fidx[f"FX.{ccy}"] if ccy is not None else -1
+            cols = np.array([self._fidx[f] for f in ids], dtype=np.int64)
+            out[g] = (np.sort(cols[cols != fx]), fx)
+        return out
 
     def _ensure_rows(self, globals_: np.ndarray) -> dict[int, str]:
         """Give every instrument in ``globals_`` a valued, current row; return the ones that cannot be valued."""
         bad: dict[int, str] = {}
         new: list[int] = []
+        fresh: list[int] = []
         for g in (int(x) for x in globals_):
             r = int(self._row_of[g])
             if r >= 0:
                 if r in self._row_failed:
                     bad[g] = self._row_failed[r]
                 continue
-            deps = self._coarse_deps(g)
+            fresh.append(g)
+        fx_new: list[int] = []
+        for g, deps in self._deps(fresh).items():
             if isinstance(deps, str):
                 bad[g] = deps
                 continue
             new.append(g)
-            self._row_deps.append(deps)
+            self._row_deps.append(deps[0])
+            fx_new.append(deps[1])
         if new:
             start = len(self._row_inst)
             self._row_of[new] = np.arange(start, start + len(new))
             self._row_inst = np.concatenate([self._row_inst, np.array(new, dtype=np.int64)])
             self._P = np.concatenate([self._P, np.zeros((len(new), self.n_scenarios))])
+            self._L = np.concatenate([self._L, np.zeros((len(new), self.n_scenarios + 1))])
             self._base = np.concatenate([self._base, np.zeros(len(new))])
+            self._row_fx = np.concatenate([self._row_fx, np.array(fx_new, dtype=np.int64)])
             self._stale = np.concatenate([self._stale, np.ones(len(new), dtype=bool)])
             self._deps_dirty = True
         stale_rows = np.array([self._row_of[g] for g in globals_ if int(g) not in bad], dtype=np.int64)
@@ -290,7 +322,8 @@ class StreamingEngine:
         return bad
 
     def _dep_index(self) -> None:
-        """Factor → instrument rows and instrument row → factor columns, as CSR arrays."""
+        """Factor → instrument rows to reprice, instrument row → factor columns, and FX factor → instrument
+        rows it translates, as CSR arrays."""
         if not self._deps_dirty:
             return
         n_rows = len(self._row_deps)
@@ -301,6 +334,8 @@ class StreamingEngine:
         np.cumsum(lens, out=self._rc_ptr[1:])
         self._rc_idx = cols
         self._fr_ptr, self._fr_idx = _csr(cols, rows, len(self._fids))
+        translated = np.flatnonzero(self._row_fx >= 0)
+        self._xr_ptr, self._xr_idx = _csr(self._row_fx[translated], translated, len(self._fids))
         self._deps_dirty = False
 
     def _scenario_levels(self, cols: np.ndarray) -> np.ndarray:
@@ -308,22 +343,37 @@ class StreamingEngine:
         mult = self._mult[:, cols]
         return np.where(self._rel[cols], cur * mult, cur + mult)
 
-    def _value(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-        """P&L per unit (rows × scenarios), value per unit, and failures (by position in ``rows``)."""
+    def _value(self, rows: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+        """Values per unit (rows × (scenarios + 1), the last column at the current levels) and failures (by
+        position in ``rows``): in local currency for translated rows, in the reporting currency for the others.
+        """
         self._dep_index()
-        cols = np.unique(_gather(self._rc_ptr, self._rc_idx, rows))
-        fids = tuple(self._fids[c] for c in cols)
-        insts = [self._instruments[g] for g in self._row_inst[rows]]
-        # the current market rides along as one more scenario: one pricing call values both
-        levels = np.vstack([self._scenario_levels(cols), self._cur[cols][None, :]])
-        valuation = value_instruments(insts, MarketScenarios(self._as_of, fids, levels, self._ccy))
-        values = valuation.values
-        pnl = values[:, :-1] - values[:, -1:]
-        return pnl, values[:, -1].copy(), dict(valuation.failed)
+        out = np.empty((len(rows), self.n_scenarios + 1))
+        failed: dict[int, str] = {}
+        translated = self._row_fx[rows] >= 0
+        for part in (np.flatnonzero(translated), np.flatnonzero(~translated)):
+            if part.size == 0:
+                continue
+            sub = rows[part]
+            cols = np.unique(_gather(self._rc_ptr, self._rc_idx, sub))
+            fids = tuple(self._fids[c] for c in cols)
+            # the current market rides along as one more scenario: one pricing call values both
+            levels = np.vstack([self._scenario_levels(cols), self._cur[cols][None, :]])
+            if translated[part[0]]:
+                # FX.<ccy> at 1 in every scenario: the pricers then return the value in the local currency
+                units = tuple(sorted({self._fids[c] for c in self._row_fx[sub].tolist()}))
+                fids += units
+                levels = np.hstack([levels, np.ones((levels.shape[0], len(units)))])
+            insts = [self._instruments[g] for g in self._row_inst[sub]]
+            valuation = value_instruments(insts, MarketScenarios(self._as_of, fids, levels, self._ccy))
+            out[part] = valuation.values
+            failed.update({int(part[i]): reason for i, reason in valuation.failed.items()})
+        return out, failed
 
-    def _revalue(self, rows: np.ndarray, *, incremental: bool) -> None:
-        """Full revaluation of ``rows`` at the current levels; leaves holding them move by quantity × ΔP."""
-        pnl, value, failed = self._value(rows)
+    def _revalue(self, rows: np.ndarray, *, incremental: bool, rescale: np.ndarray | None = None) -> None:
+        """Full revaluation of ``rows`` at the current levels, then :meth:`_translate` of them and of the rows
+        ``rescale`` (whose FX rate alone moved)."""
+        local, failed = self._value(rows)
         for i, reason in failed.items():
             r = int(rows[i])
             self._row_failed[r] = reason
@@ -331,9 +381,30 @@ class StreamingEngine:
                 BadRecord("instrument", self._instruments[self._row_inst[r]].instrument_id, reason)
             )
         if failed:
-            bad = np.fromiter(failed, dtype=np.int64)
-            pnl[bad] = 0.0
-            value[bad] = 0.0
+            local[np.fromiter(failed, dtype=np.int64)] = 0.0
+        self._L[rows] = local
+        self._stale[rows] = False
+        if rescale is not None and rescale.size:
+            rows = np.union1d(rows, rescale)
+        self._translate(rows, incremental=incremental)
+
+    def _translate(self, rows: np.ndarray, *, incremental: bool) -> None:
+        """``P = X_s·L_s − X_0·L_0`` and value ``X_0·L_0`` of ``rows`` at the current FX levels (``X = 1`` for
+        rows valued in the reporting currency); leaves holding them move by quantity × ΔP when incremental."""
+        if rows.size == 0:
+            return
+        local = self._L[rows]
+        fx = self._row_fx[rows]
+        pnl = local[:, :-1] - local[:, -1:]
+        value = local[:, -1].copy()
+        t = np.flatnonzero(fx >= 0)
+        if t.size:
+            # scenario levels of each distinct FX rate once (few currencies, many rows)
+            uniq, inv = np.unique(fx[t], return_inverse=True)
+            value[t] = self._cur[uniq][inv] * local[t, -1]
+            scen = np.ascontiguousarray(self._scenario_levels(uniq).T)
+            pnl[t] = scen[inv] * local[t, :-1]
+            pnl[t] -= value[t, None]
         if incremental:
             delta = pnl - self._P[rows]
             self._P[rows] = pnl
@@ -341,7 +412,6 @@ class StreamingEngine:
         else:
             self._P[rows] = pnl
         self._base[rows] = value
-        self._stale[rows] = False
 
     # ----------------------------------------------------------------------------------------------------------
     # positions and hierarchy
@@ -614,15 +684,19 @@ class StreamingEngine:
         self._cur[cols] = vals
         self._dep_index()
         rows = np.unique(_gather(self._fr_ptr, self._fr_idx, cols))
-        if rows.size == 0:
+        rescale = np.unique(_gather(self._xr_ptr, self._xr_idx, cols))
+        if rows.size == 0 and rescale.size == 0:
             return
         self._pos_index()
-        held = self._row_npos[rows] > 0
         # rows nobody holds are revalued when a position next needs them
-        self._stale[rows[~held]] = True
-        rows = rows[held]
+        self._stale[rows[self._row_npos[rows] == 0]] = True
+        self._stale[rescale[self._row_npos[rescale] == 0]] = True
+        rows = rows[self._row_npos[rows] > 0]
+        rescale = rescale[(self._row_npos[rescale] > 0) & ~self._stale[rescale]]
         if rows.size:
-            self._revalue(rows, incremental=True)
+            self._revalue(rows, incremental=True, rescale=rescale)
+        else:
+            self._translate(rescale, incremental=True)
 
     def _snapshots(
         self, nodes: np.ndarray, as_of_us: int, input_offsets: Mapping[str, int] | None
@@ -636,15 +710,12 @@ class StreamingEngine:
         pv, count = self._node_pv_counts()
         slow = self._slow.measures if self._slow is not None else {}
         offsets = dict(input_offsets or {})
+        var_name, es_name = cfg.var_name, cfg.es_name
+        var_l, es_l, pv_l, count_l = var.tolist(), es.tolist(), pv.tolist(), count.tolist()
         out = []
         for i, n in enumerate(nodes.tolist()):
             node = self._node_ids[n]
-            measures = {
-                cfg.var_name: float(var[i]),
-                cfg.es_name: float(es[i]),
-                "pv": float(pv[n]),
-                "n_positions": float(count[n]),
-            }
+            measures = {var_name: var_l[i], es_name: es_l[i], "pv": pv_l[n], "n_positions": count_l[n]}
             measures.update(slow.get(node, {}))
             out.append(RiskSnapshot(node, int(as_of_us), measures, offsets, cfg.method, self._steps))
         return out
@@ -845,8 +916,9 @@ class StreamingEngine:
         local = np.full(len(self._row_inst), -1, dtype=np.int64)
         local[used_rows] = np.arange(len(used_rows))
         self._dep_index()
+        fx = self._row_fx[used_rows]
         return {
-            "cols": np.unique(_gather(self._rc_ptr, self._rc_idx, used_rows)),
+            "cols": np.union1d(_gather(self._rc_ptr, self._rc_idx, used_rows), fx[fx >= 0]),
             "step": self._steps,
             "cur": self._cur.copy(),
             "instruments": [self._instruments[g] for g in self._row_inst[used_rows]],
@@ -936,6 +1008,7 @@ class StreamingEngine:
             arrays = {
                 "cur": self._cur,
                 "P": self._P,
+                "local": self._L,
                 "base": self._base,
                 "stale": self._stale,
                 "prow": self._prow,
@@ -987,11 +1060,17 @@ class StreamingEngine:
             ) from None
         self._row_of[self._row_inst] = np.arange(len(self._row_inst))
         self._row_failed = {int(k): v for k, v in header["row_failed"]}
+        globals_ = self._row_inst.tolist()
+        deps = self._deps(globals_)
         self._row_deps = []
-        for g in self._row_inst.tolist():
-            deps = self._coarse_deps(g)
-            self._row_deps.append(deps if not isinstance(deps, str) else np.empty(0, dtype=np.int64))
+        fx: list[int] = []
+        for g in globals_:
+            d = deps[g]
+            self._row_deps.append(d[0] if not isinstance(d, str) else np.empty(0, dtype=np.int64))
+            fx.append(d[1] if not isinstance(d, str) else -1)
+        self._row_fx = np.array(fx, dtype=np.int64)
         self._P, self._base, self._stale = arrays["P"], arrays["base"], arrays["stale"]
+        self._L = arrays["local"]
         self._pid = list(header["position_ids"])
         self._slot = {k: int(v) for k, v in header["live"]}
         self._attrs = {a: list(v) for a, v in header["attributes"].items()}

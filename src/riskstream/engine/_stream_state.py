@@ -25,7 +25,7 @@ from ..errors import InvalidFieldError
 __all__ = ["STATE_VERSION", "pack_state", "unpack_state"]
 
 MAGIC = b"RSSTREAM"
-STATE_VERSION = 1
+STATE_VERSION = 2
 _DIGEST = 32
 
 

@@ -9,6 +9,7 @@ relative for EQ, FX and VOL (``X·∂V/∂X``, ``X²·∂²V/∂X²``), absolute
 from ._black_scholes import BlackScholesGreeks, black_scholes, black_scholes_greeks
 from ._cashflows import coupon_times
 from ._curve import CurveSet, discount_factors, interpolation_weights, zero_rates
+from ._dependencies import factor_dependencies_exact, translation_currency
 from ._reference import reference_value, reference_values
 from ._sensitivities import Sensitivities, factor_dependencies, sensitivities, sensitivities_by_bumping
 from ._valuation import Valuation, instrument_pnl, value_instruments
@@ -23,12 +24,14 @@ __all__ = [
     "coupon_times",
     "discount_factors",
     "factor_dependencies",
+    "factor_dependencies_exact",
     "instrument_pnl",
     "interpolation_weights",
     "reference_value",
     "reference_values",
     "sensitivities",
     "sensitivities_by_bumping",
+    "translation_currency",
     "value_instruments",
     "zero_rates",
 ]

@@ -135,8 +135,9 @@ def present_values(
     """
     a, currency, times = cashflows.grouped()
     log_df = sp.csr_matrix(sp.diags(-times) @ curves.weights(currency, times))
-    fx = fx or {}
-    spans = _spans(currency) if fx else []
+    # a currency translated at 1 in every scenario (values wanted in local currency) needs no rescale
+    fx = {c: x for c, x in (fx or {}).items() if not np.all(x == 1.0)}
+    spans = [(c, rows) for c, rows in _spans(currency) if c in fx] if fx else []
     n_scen = curves.rates.shape[1]
     # narrow blocks keep the (unique times × block) discount factors in cache for the product with the amounts
     step = min(n_scen, max(8, 8 * BLOCK_ELEMENTS // max(1, len(times))))
