@@ -87,7 +87,7 @@ def stage(table: pa.Table, directory: Path, chunk_id: str) -> Path:
     """
     final = directory / f"{CHUNK_PREFIX}{chunk_id}.parquet"
     tmp = directory / f".tmp-{chunk_id}-{uuid.uuid4().hex}.parquet"
-    pq.write_table(table, tmp, compression="zstd" if table.num_rows > 1000 else "snappy")
+    pq.write_table(table, tmp, compression="snappy")  # staging is short-lived: fast to read back beats small
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -379,7 +379,11 @@ class RiskStore:
                 if have != f.type:
                     raise SchemaEvolutionError(f.name, str(have), f"{f.type} (chunk {chunk_id_of(p)!r})")
         table = pa.concat_tables(tables, promote_options="default")
-        keys = table.group_by(["trade_id", "measure"]).aggregate([([], "count_all")])
+        keys = (
+            table.select(["trade_id", "measure"])
+            .group_by(["trade_id", "measure"])
+            .aggregate([([], "count_all")])
+        )
         if keys.num_rows != table.num_rows:
             dup = pc.index(pc.greater(keys.column("count_all"), 1), True).as_py()
             tid = keys.column("trade_id")[dup].as_py()
@@ -402,8 +406,8 @@ class RiskStore:
                         field="pnl_vector",
                         value=mm,
                     )
-        now = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
-        table = table.append_column("committed_at", pa.array([now.as_py()] * table.num_rows, now.type))
+        now = np.full(table.num_rows, np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us"))
+        table = table.append_column("committed_at", pa.array(now).cast(pa.timestamp("us", tz="UTC")))
         return table
 
     def _find_commit(self, job_id: str) -> int | None:
@@ -440,6 +444,7 @@ class RiskStore:
         version = self._find_commit(job_id)
         already = version is not None
         replaced = 0
+        known: dict[tuple[str, str | None], tuple[int, pa.Table]] = {}
         measures: tuple[str, ...] = ()
         try:
             if version is None:
@@ -448,12 +453,14 @@ class RiskStore:
                 measures = tuple(sorted(set(table.column("measure").to_pylist())))
                 version, replaced = self._replace(job, table)
                 rows = table.num_rows
+                if job.scope is None:  # the job's rows are the whole partition at its version
+                    known = {(job.business_date.isoformat(), job.namespace): (version, table)}
             else:
                 rows = self._committed_rows(version)
         except (ChunkRejectedError, SchemaEvolutionError, JobStateError) as exc:
             self.jobs.update(job_id, state=JobState.OPEN, error=str(exc))
             raise
-        self.refresh_preaggregations()
+        self.refresh_preaggregations(known)
         self.jobs.update(job_id, state=JobState.COMMITTED, committed_version=version, rows=rows)
         shutil.rmtree(self.staging / job_id, ignore_errors=True)
         deliveries = self._notify(job, version, rows, measures)
@@ -622,11 +629,14 @@ class RiskStore:
                 touched.add((d, None if ns == "*" else ns))
         return touched
 
-    def refresh_preaggregations(self) -> dict[str, int]:
+    def refresh_preaggregations(
+        self, known: Mapping[tuple[str, str | None], tuple[int, pa.Table]] | None = None
+    ) -> dict[str, int]:
         """Bring every pre-aggregation up to the latest risk_results version; return name → source version.
 
         Rebuilds, from hot ∪ cold at that version, the partitions that commits since the last rebuild touched,
-        replacing them in one transaction per pre-aggregation table.
+        replacing them in one transaction per pre-aggregation table. ``known`` gives the content of a partition
+        as of a version (a job that just wrote it whole), used instead of reading it back when still current.
         """
         out: dict[str, int] = {}
         if not self.config.preaggregations:
@@ -639,6 +649,10 @@ class RiskStore:
             cold = self._table(RESULTS, cold=True)
             hot_dates = self._dates(hot)
             cache: dict[tuple[str, str | None], pa.Table] = {}
+            columns = {"value", "pnl_vector"}.union(*(p.dimensions for p in self.config.preaggregations))
+            for part, (version, content) in (known or {}).items():
+                if version == latest:
+                    cache[part] = content.select([c for c in content.column_names if c in columns])
             for spec in self.config.preaggregations:
                 since = self.preagg_source_version(spec.name)
                 if since is not None and since >= latest:
@@ -648,7 +662,7 @@ class RiskStore:
                 pieces = []
                 for part in sorted(touched, key=lambda p: (p[0], p[1] or "")):
                     if part not in cache:
-                        cache[part] = self._partition_rows(hot, cold, hot_dates, part)
+                        cache[part] = self._partition_rows(hot, cold, hot_dates, part, columns)
                     pieces.append(preaggregate(cache[part], spec, latest))
                 data = pa.concat_tables(pieces) if pieces else preagg_schema(spec).empty_table()
                 predicate = " OR ".join(
@@ -684,14 +698,14 @@ class RiskStore:
         cold: DeltaTable | None,
         hot_dates: set[date],
         part: tuple[str, str | None],
+        columns: set[str],
     ) -> pa.Table:
         d, ns = part
         day = date.fromisoformat(d)
         source = hot if day in hot_dates or cold is None else cold
         dataset = source.to_pyarrow_dataset(file_pruning_predicate=[("business_date", "=", d)])
         flt = pc.field("namespace") == ns if ns else None
-        cols = [c for c in dataset.schema.names if c in MANDATORY or c in OPTIONAL]
-        return dataset.to_table(columns=cols, filter=flt)
+        return dataset.to_table(columns=[c for c in dataset.schema.names if c in columns], filter=flt)
 
     # --- reading --------------------------------------------------------------------------------------
 
