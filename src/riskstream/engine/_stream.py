@@ -59,6 +59,8 @@ from ..domain import (
 )
 from ..errors import ConfigurationError, InvalidFieldError, RiskstreamError
 from ..pricing import (
+    CASHFLOW_SCHEDULES,
+    CashflowLadder,
     factor_dependencies_exact,
     sensitivities,
     translation_currency,
@@ -197,6 +199,8 @@ class StreamingEngine:
         self._stale = np.empty(0, dtype=bool)
         self._row_deps: list[np.ndarray] = []
         self._deps_dirty = True
+        self._lad_dirty = True
+        self._lad_of_row = np.empty(0, dtype=np.int64)
         # positions
         self._pid: list[str] = []
         self._slot: dict[str, int] = {}
@@ -311,7 +315,7 @@ class StreamingEngine:
             self._base = np.concatenate([self._base, np.zeros(len(new))])
             self._row_fx = np.concatenate([self._row_fx, np.array(fx_new, dtype=np.int64)])
             self._stale = np.concatenate([self._stale, np.ones(len(new), dtype=bool)])
-            self._deps_dirty = True
+            self._deps_dirty = self._lad_dirty = True
         stale_rows = np.array([self._row_of[g] for g in globals_ if int(g) not in bad], dtype=np.int64)
         stale_rows = stale_rows[self._stale[stale_rows]] if stale_rows.size else stale_rows
         if stale_rows.size:
@@ -343,6 +347,49 @@ class StreamingEngine:
         mult = self._mult[:, cols]
         return np.where(self._rel[cols], cur * mult, cur + mult)
 
+    def _ladder_sync(self, moved: np.ndarray | None = None) -> None:
+        """Bring the cash-flow ladder and its discount factors ``_D`` (nodes × (scenarios + 1)) to the current
+        levels: rebuilt when rows were added, else only the nodes that read a moved tenor point."""
+        if self._lad_dirty:
+            as_of = self._as_of
+            rows = [
+                r
+                for r, g in enumerate(self._row_inst.tolist())
+                if getattr(self._instruments[g], "type", None) in CASHFLOW_SCHEDULES
+                and self._instruments[g].maturity > as_of  # type: ignore[attr-defined]
+                and r not in self._row_failed
+            ]
+            insts = [self._instruments[g] for g in self._row_inst[rows]]
+            self._lad = CashflowLadder.build(insts, self._snapshot0)
+            self._lad_of_row = np.full(len(self._row_inst), -1, dtype=np.int64)
+            self._lad_of_row[rows] = np.arange(len(rows))
+            self._lad_cols = np.array([self._fidx[f] for f in self._lad.factor_ids], dtype=np.int64)
+            self._lad_pos = np.full(len(self._fids), -1, dtype=np.int64)
+            self._lad_pos[self._lad_cols] = np.arange(len(self._lad_cols))
+            # zero rates shift by absolute amounts fixed for the day: DF_s = DF_0 · G_s with G fixed
+            self._G = None
+            if not self._rel[self._lad_cols].any():
+                self._G = self._lad.shock_factors(self._mult[:, self._lad_cols].T)
+            self._df0 = self._lad.discount_factors(self._cur[self._lad_cols][:, None])[:, 0]
+            self._lad_dirty = False
+            return
+        if moved is None or self._lad.n_nodes == 0:
+            return
+        pos = self._lad_pos[moved]
+        nodes = self._lad.nodes_of(pos[pos >= 0])
+        if nodes.size:
+            self._df0[nodes] = self._lad.discount_factors(self._cur[self._lad_cols][:, None], nodes)[:, 0]
+
+    def _ladder_values(self, lad_rows: np.ndarray) -> np.ndarray:
+        """Values of ladder instruments (local currency) under every scenario and today."""
+        if self._G is not None:
+            return self._lad.shifted_values(self._df0, self._G, lad_rows)
+        return self._lad.values(self._lad.discount_factors(self._levels_of(self._lad_cols)), lad_rows)
+
+    def _levels_of(self, cols: np.ndarray) -> np.ndarray:
+        """Levels of ``cols`` under every scenario, then at the current market: (len(cols), scenarios + 1)."""
+        return np.vstack([self._scenario_levels(cols), self._cur[cols][None, :]]).T
+
     def _value(self, rows: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
         """Values per unit (rows × (scenarios + 1), the last column at the current levels) and failures (by
         position in ``rows``): in local currency for translated rows, in the reporting currency for the others.
@@ -350,8 +397,15 @@ class StreamingEngine:
         self._dep_index()
         out = np.empty((len(rows), self.n_scenarios + 1))
         failed: dict[int, str] = {}
+        self._ladder_sync()
+        # fixed cash flows: ladder amounts @ its discount factors (what their pricer computes, minus the set-up)
+        lad = self._lad_of_row[rows]
+        on = np.flatnonzero(lad >= 0)
+        if on.size:
+            out[on] = self._ladder_values(lad[on])
         translated = self._row_fx[rows] >= 0
-        for part in (np.flatnonzero(translated), np.flatnonzero(~translated)):
+        off = lad < 0
+        for part in (np.flatnonzero(translated & off), np.flatnonzero(~translated & off)):
             if part.size == 0:
                 continue
             sub = rows[part]
@@ -395,16 +449,21 @@ class StreamingEngine:
             return
         local = self._L[rows]
         fx = self._row_fx[rows]
-        pnl = local[:, :-1] - local[:, -1:]
         value = local[:, -1].copy()
-        t = np.flatnonzero(fx >= 0)
-        if t.size:
-            # scenario levels of each distinct FX rate once (few currencies, many rows)
-            uniq, inv = np.unique(fx[t], return_inverse=True)
-            value[t] = self._cur[uniq][inv] * local[t, -1]
-            scen = np.ascontiguousarray(self._scenario_levels(uniq).T)
-            pnl[t] = scen[inv] * local[t, :-1]
-            pnl[t] -= value[t, None]
+        if np.any(fx >= 0):
+            # scenario levels of each distinct FX rate once (few currencies, many rows); row 0 = no translation
+            uniq, inv = np.unique(fx, return_inverse=True)
+            has = uniq >= 0
+            table = np.ones((len(uniq), self.n_scenarios))
+            table[has] = self._scenario_levels(uniq[has]).T
+            today = np.ones(len(uniq))
+            today[has] = self._cur[uniq[has]]
+            pnl = table[inv.ravel()]
+            pnl *= local[:, :-1]
+            value *= today[inv.ravel()]
+        else:
+            pnl = local[:, :-1].copy()
+        pnl -= value[:, None]
         if incremental:
             delta = pnl - self._P[rows]
             self._P[rows] = pnl
@@ -682,6 +741,8 @@ class StreamingEngine:
         if cols.size == 0:
             return
         self._cur[cols] = vals
+        if not self._lad_dirty:
+            self._ladder_sync(cols)
         self._dep_index()
         rows = np.unique(_gather(self._fr_ptr, self._fr_idx, cols))
         rescale = np.unique(_gather(self._xr_ptr, self._xr_idx, cols))
@@ -1087,4 +1148,4 @@ class StreamingEngine:
         slow = header["slow"]
         if slow is not None:
             self._slow = SlowMeasures(slow["step"], slow["measures"], slow["elapsed_s"], slow["skipped"])
-        self._deps_dirty = self._pos_dirty = self._tree_dirty = True
+        self._deps_dirty = self._pos_dirty = self._tree_dirty = self._lad_dirty = True

@@ -10,12 +10,15 @@ from ._black_scholes import BlackScholesGreeks, black_scholes, black_scholes_gre
 from ._cashflows import coupon_times
 from ._curve import CurveSet, discount_factors, interpolation_weights, zero_rates
 from ._dependencies import factor_dependencies_exact, translation_currency
+from ._ladder import CASHFLOW_SCHEDULES, CashflowLadder
 from ._reference import reference_value, reference_values
 from ._sensitivities import Sensitivities, factor_dependencies, sensitivities, sensitivities_by_bumping
 from ._valuation import Valuation, instrument_pnl, value_instruments
 
 __all__ = [
+    "CASHFLOW_SCHEDULES",
     "BlackScholesGreeks",
+    "CashflowLadder",
     "CurveSet",
     "Sensitivities",
     "Valuation",

@@ -28,17 +28,10 @@ import numpy as np
 
 from ..domain import TENORS, Instrument, InstrumentType, MarketSnapshot, rate_factor, year_fraction
 from ._curve import interpolation_weights
-from ._fixed_rate_bond import bond_cashflows
-from ._interest_rate_swap import swap_cashflows
-from ._zero_coupon_bond import zero_cashflows
+from ._ladder import CASHFLOW_SCHEDULES as _CASHFLOWS
 
 __all__ = ["factor_dependencies_exact", "translation_currency"]
 
-_CASHFLOWS = {
-    InstrumentType.FIXED_RATE_BOND: bond_cashflows,
-    InstrumentType.ZERO_COUPON_BOND: zero_cashflows,
-    InstrumentType.INTEREST_RATE_SWAP: swap_cashflows,
-}
 #: Families valued as ``FX.<currency> × (value in the instrument's own currency)``.
 _TRANSLATED = frozenset(
     {
