@@ -1,5 +1,232 @@
-"""`riskstream stream` command(s)."""
+"""``riskstream stream``: the real-time pipeline on a bus; ``riskstream demo``: the same on embedded defaults.
+
+Both start the feed(s) producing to ``marketdata.ticks``, N risk workers (threads) and the aggregator, and print
+the firm and desk VaR/ES once a second (a rich table, or JSON lines with ``as_of``, ``node``, ``var``, ``es``).
+A worker process on its own: ``python -m riskstream.engine._worker --bus kafka://HOST:PORT ...``.
+"""
 
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+import json
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..bus import open_bus
+from ..domain import RiskSnapshot
+from ..engine._pipeline import AggregatorService, publish_ticks
+from ..engine._stream_config import StreamConfig
+from ..engine._worker import RiskWorker, WorkerConfig
+from ..errors import ConfigurationError
+from ._app import app
+from ._common import err_console, load, money, out_console
+
+SOURCES = ("replay", "synthetic", "kafka")
+
+
+def _feeds(source: str, history: Any, rate: float) -> list[Any]:
+    from ..marketdata import ReplayFeed, SyntheticFeed, WallClock
+
+    clock = WallClock()
+    last = history.index[-1]
+    feeds: list[Any] = []
+    if source in ("replay", "both"):
+        # the valuation day's close: replayed first, it sets every factor to its start-of-day level
+        feeds.append(ReplayFeed.from_history(history, clock=clock, start=last, end=last))
+    if source in ("synthetic", "both"):
+        feeds.append(SyntheticFeed(history, clock=clock, rate=rate, seed=0))
+    return feeds
+
+
+def run_pipeline(
+    *,
+    bus_url: str,
+    portfolio: Path,
+    source: str,
+    workers: int,
+    duration: float,
+    checkpoint_dir: Path | None,
+    as_json: bool,
+    window: int,
+    rate: float,
+) -> None:
+    """Feeds → workers → aggregator on ``bus_url`` for ``duration`` seconds, printing firm and desk VaR/ES."""
+    if source not in (*SOURCES, "both"):
+        raise ConfigurationError("source", source, f"one of {', '.join(SOURCES)}")
+    if workers < 1:
+        raise ConfigurationError("workers", workers, "must be ≥ 1")
+    loaded = load(portfolio)
+    bus = open_bus(bus_url, partitions=4)
+    root = checkpoint_dir or Path(tempfile.mkdtemp(prefix="riskstream-ckpt-"))
+    config = WorkerConfig(
+        group=f"risk-{int(time.time())}",
+        checkpoint_dir=root,
+        mode="live",
+        trigger_ms=250.0,
+        stream=StreamConfig(window=window, slow_every_s=0.0),
+    )
+    latest: dict[str, RiskSnapshot] = {}
+    lock = threading.Lock()
+
+    def keep(snaps: list[RiskSnapshot]) -> None:
+        with lock:
+            for s in snaps:
+                latest[s.node] = s
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def guarded(fn: Any) -> Any:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+
+        return run
+
+    feeds = [] if source == "kafka" else _feeds(source, loaded.history, rate)
+
+    def produce() -> None:
+        while not stop.is_set() and any(not f.exhausted for f in feeds):
+            batch = [t for f in feeds for t in f.next_batch(5_000)]
+            if batch:
+                publish_ticks(bus, batch)
+            else:
+                time.sleep(0.02)
+
+    built = [
+        RiskWorker(bus, loaded.portfolio, loaded.snapshot, loaded.history, config, name=f"w{i}")
+        for i in range(workers)
+    ]
+    agg = AggregatorService(bus, config, on_snapshots=keep, publish_ms=500.0)
+    threads = [threading.Thread(target=guarded(produce), name="feed", daemon=True)]
+    threads += [
+        threading.Thread(target=guarded(lambda w=w: w.run(stop=stop)), name=w.name, daemon=True)
+        for w in built
+    ]
+    threads.append(
+        threading.Thread(target=guarded(lambda: agg.run(stop=stop)), name="aggregator", daemon=True)
+    )
+    for t in threads:
+        t.start()
+    var_name, es_name = config.stream.var_name, config.stream.es_name
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < duration and not stop.is_set():
+            time.sleep(min(1.0, max(0.0, duration - (time.monotonic() - started))))
+            with lock:
+                rows = sorted(latest.values(), key=lambda s: (s.node.count("/"), s.node))
+            _print(rows, var_name, es_name, as_json)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        bus.close()
+    if errors:
+        raise errors[0]
+
+
+def _print(rows: list[RiskSnapshot], var_name: str, es_name: str, as_json: bool) -> None:
+    if as_json:
+        for s in rows:
+            line = {
+                "as_of": datetime.fromtimestamp(s.as_of_us / 1e6, UTC).isoformat(),
+                "node": s.node,
+                "var": s.measures[var_name],
+                "es": s.measures[es_name],
+                "window": s.sequence,
+            }
+            sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+        return
+    if not rows:
+        err_console.print("waiting for the first window…")
+        return
+    as_of = datetime.fromtimestamp(rows[0].as_of_us / 1e6, UTC).strftime("%H:%M:%S")
+    table = Table(title=f"{var_name} / {es_name} — {as_of} UTC", title_justify="left")
+    table.add_column("node")
+    table.add_column("VaR", justify="right")
+    table.add_column("ES", justify="right")
+    for s in rows:
+        table.add_row(s.node, money(s.measures[var_name]), money(s.measures[es_name]))
+    out_console.print(table)
+
+
+@app.command("stream")
+def stream_command(
+    portfolio: Annotated[
+        Path, typer.Option("--portfolio", help="Portfolio directory (see sample-portfolio).")
+    ],
+    bus: Annotated[str, typer.Option("--bus", help="memory | kafka://mock | kafka://HOST:PORT")] = "memory",
+    source: Annotated[
+        str, typer.Option(help="replay | synthetic | kafka (external producers only)")
+    ] = "replay",
+    workers: Annotated[int, typer.Option(help="Risk worker threads.")] = 1,
+    duration: Annotated[float, typer.Option(help="Seconds to run.")] = 10.0,
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option("--checkpoint-dir", help="Checkpoint folder (default: a temporary one).")
+    ] = None,
+    window: Annotated[int, typer.Option(help="Historical scenarios.")] = 500,
+    rate: Annotated[float, typer.Option(help="Synthetic ticks per second.")] = 1_000.0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """Run feeds, risk workers and the aggregator on a bus; print firm and desk VaR/ES once a second."""
+    run_pipeline(
+        bus_url=bus,
+        portfolio=portfolio,
+        source=source,
+        workers=workers,
+        duration=duration,
+        checkpoint_dir=checkpoint_dir,
+        as_json=as_json,
+        window=window,
+        rate=rate,
+    )
+
+
+@app.command("demo")
+def demo_command(
+    headless: Annotated[
+        bool, typer.Option("--headless", help="Print to the terminal (no dashboard).")
+    ] = False,
+    duration: Annotated[float, typer.Option(help="Seconds to run.")] = 10.0,
+    bus: Annotated[str, typer.Option("--bus", help="memory | kafka://mock | kafka://HOST:PORT")] = "memory",
+    portfolio: Annotated[
+        Path,
+        typer.Option("--portfolio", help="Portfolio folder; the sample bank is generated there if missing."),
+    ] = Path(".riskstream/sample"),
+    positions: Annotated[int, typer.Option(help="Positions of a generated sample bank.")] = 2_000,
+    window: Annotated[int, typer.Option(help="Historical scenarios.")] = 500,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """The whole pipeline on embedded defaults: sample bank, replay + synthetic feeds, in-process bus."""
+    if not headless:
+        err_console.print("[yellow]no dashboard in this build: running headless[/]")
+    if not (portfolio / "positions.parquet").exists():
+        from ..marketdata import Universe, synthetic_history
+        from ..refdata import sample_bank, write_portfolio
+
+        with err_console.status(f"generating the sample bank ({positions:,} positions) in {portfolio}…"):
+            universe = Universe.default()
+            history = synthetic_history(universe, 0)
+            write_portfolio(portfolio, sample_bank(positions, 0, universe=universe, history=history))
+    run_pipeline(
+        bus_url=bus,
+        portfolio=portfolio,
+        source="both",
+        workers=2,
+        duration=duration,
+        checkpoint_dir=None,
+        as_json=as_json,
+        window=window,
+        rate=1_000.0,
+    )

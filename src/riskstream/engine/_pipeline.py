@@ -30,7 +30,15 @@ from ..errors import InputError
 from ._limits import LimitMonitor, limits_from_values
 from ._stream import StreamingEngine
 from ._stream_aggregate import Aggregator
-from ._worker import VECTORS_TOPIC, Codecs, RiskWorker, VectorBatch, WorkerConfig, _read_range
+from ._worker import (
+    VECTORS_TOPIC,
+    Codecs,
+    RiskWorker,
+    VectorBatch,
+    WorkerConfig,
+    _read_range,
+    ensure_vectors_topic,
+)
 
 __all__ = [
     "AggregatorService",
@@ -66,6 +74,7 @@ class AggregatorService:
         self.bus = bus
         self.config = config
         self.codecs = Codecs(bus)
+        ensure_vectors_topic(bus)
         self.n_partitions = bus.partitions(bus.topics.positions)
         self.producer = bus.producer()
         self.consumer = bus.consumer(f"{config.group}.aggregator")

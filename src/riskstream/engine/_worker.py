@@ -99,6 +99,7 @@ __all__ = [
     "VectorBatch",
     "WorkerConfig",
     "books_by_partition",
+    "ensure_vectors_topic",
     "main",
     "node_book",
 ]
@@ -260,6 +261,13 @@ class VectorBatch:
             values=header["values"],
             n_scenarios=s,
         )
+
+
+def ensure_vectors_topic(bus: Bus) -> None:
+    """Create ``risk.vectors`` where the bus needs topics created (the Kafka mock cluster)."""
+    ensure = getattr(bus, "ensure_topic", None)
+    if ensure is not None:
+        ensure(VECTORS_TOPIC)
 
 
 def node_book(node: str) -> str | None:
@@ -744,6 +752,7 @@ class RiskWorker:
         self.config = config
         self.name = name
         self.codecs = Codecs(bus)
+        ensure_vectors_topic(bus)
         self.store = CheckpointStore(config.checkpoint_dir, config.group)
         self.n_ticks = bus.partitions(bus.topics.ticks)
         self.n_positions = bus.partitions(bus.topics.positions)
