@@ -1,4 +1,4 @@
-"""Report DSL over the risk store: pivot, diff, drill and as-of reports, entitlements, pre-aggregation routing.
+"""Report DSL over the risk store: pivot, diff, drill, hierarchy and as-of reports, entitlements, pre-aggregation routing.
 
 ``load_report`` validates a JSON/YAML report; ``run_report`` compiles it to SQL on DuckDB over the store's Delta
 views with the user's row filter and column masks applied, routes it to a pre-aggregation when that gives the same
@@ -19,16 +19,20 @@ from riskstream.query._report import (
 )
 from riskstream.query._result import ReportResult
 from riskstream.query._run import run_report
+from riskstream.query._session import PRINCIPAL_TTL_S, close_query_session, flush_audit
 
 __all__ = [
     "AGGREGATIONS",
     "DEFAULT_HIERARCHY",
     "FILTER_OPS",
+    "PRINCIPAL_TTL_S",
     "Filter",
     "MeasureSpec",
     "Report",
     "ReportResult",
     "Side",
+    "close_query_session",
+    "flush_audit",
     "load_report",
     "quote",
     "reference_table",

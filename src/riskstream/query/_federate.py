@@ -2,9 +2,10 @@
 
 A report dimension ``trade.<column>`` reads the catalog's trades table (joined on ``trade_id``),
 ``instrument.<column>`` its instruments table (through the trade's ``instrument_id``) and ``market.<factor_id>``
-the factor's level on the business date from the ``market_history`` Delta table. The catalog rows are pulled
-through SQLAlchemy into Arrow and registered on the query's DuckDB connection (DuckDB's SQLite scanner is an
-extension download, not available offline); only the columns the report names are read.
+the factor's level on the business date from the ``market_history`` Delta table. The catalog rows are read
+with the catalog's ``trades()`` / ``instruments()`` and registered on the query's DuckDB cursor as Arrow (DuckDB's
+SQLite and PostgreSQL scanners are extension downloads, not available offline); only the columns the report names
+are kept. An instrument's JSON ``attributes`` keys are dimensions too (``instrument.issuer``).
 
 The join is applied to the already secured rows (row filter and masks first), and a reference column whose name
 is masked for the principal (``trade.counterparty`` when ``counterparty`` is masked) is refused like any masked
@@ -13,12 +14,12 @@ column.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import sqlalchemy as sa
 
 from ..errors import QueryError
 from ._entitle import quote
@@ -26,8 +27,6 @@ from ._entitle import quote
 __all__ = ["REFERENCE_PREFIXES", "ReferenceJoin", "plan_references", "reference_table"]
 
 REFERENCE_PREFIXES = ("trade", "instrument", "market")
-_TABLES = {"trade": ("trades", "trade"), "instrument": ("instruments", "instrument")}
-_KEYS = {"trade": "trade_id", "instrument": "instrument_id"}
 
 
 @dataclass
@@ -48,36 +47,32 @@ class ReferenceJoin:
         return f"SELECT s.*, {', '.join(self.selects)} FROM ({source}) AS s " + " ".join(self.joins)
 
 
-def _engine(catalog: Any) -> sa.Engine:
-    engine = getattr(catalog, "engine", None)
-    if isinstance(engine, sa.Engine):
-        return engine
-    url = getattr(catalog, "url", None)
-    if url is None:
-        raise QueryError("rows", "trade.*", "the catalog exposes no SQL engine for reference data")
-    return sa.create_engine(str(url))
+def _text(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return str(v)
 
 
 def reference_table(catalog: Any, kind: str, columns: list[str]) -> pa.Table:
-    """Columns of the catalog's ``trades`` or ``instruments`` table as Arrow (values as strings)."""
-    engine = _engine(catalog)
-    names = set(sa.inspect(engine).get_table_names())
-    table_name = next((t for t in _TABLES[kind] if t in names), None)
-    if table_name is None:
-        raise QueryError("rows", f"{kind}.*", f"the catalog has no {_TABLES[kind][0]} table")
-    table = sa.Table(table_name, sa.MetaData(), autoload_with=engine)
+    """Columns of the catalog's trades (``kind="trade"``) or instruments (``"instrument"``) as Arrow strings.
+
+    Read through ``catalog.trades()`` / ``catalog.instruments()``; an instrument's ``attributes`` (JSON) keys are
+    columns too (``instrument.issuer``), a column of the table winning over an attribute of the same name.
+    """
+    frame = catalog.trades() if kind == "trade" else catalog.instruments()
+    known: dict[str, list[Any]] = {
+        c: frame[c].tolist() for c in frame.columns if not (kind == "instrument" and c == "attributes")
+    }
+    if kind == "instrument" and "attributes" in frame.columns:
+        records = [a if isinstance(a, Mapping) else {} for a in frame["attributes"].tolist()]
+        for key in sorted({k for a in records for k in a}):
+            if key not in known:
+                known[key] = [a.get(key) for a in records]
     for c in columns:
-        if c not in table.c:
-            known = ", ".join(sorted(f"{kind}.{x}" for x in table.c.keys()))
-            raise QueryError("rows", f"{kind}.{c}", f"unknown reference dimension (known: {known})")
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(*(table.c[c] for c in columns))).all()
-    return pa.table(
-        {
-            c: pa.array([None if r[i] is None else str(r[i]) for r in rows], pa.string())
-            for i, c in enumerate(columns)
-        }
-    )
+        if c not in known:
+            names = ", ".join(sorted(f"{kind}.{x}" for x in known))
+            raise QueryError("rows", f"{kind}.{c}", f"unknown reference dimension (known: {names})")
+    return pa.table({c: pa.array([_text(v) for v in known[c]], pa.string()) for c in columns})
 
 
 def plan_references(ctx: Any, report: Any, schema: Mapping[str, str]) -> ReferenceJoin:

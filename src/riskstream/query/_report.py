@@ -45,7 +45,7 @@ __all__ = [
     "load_report",
 ]
 
-Kind = Literal["pivot", "diff", "drill"]
+Kind = Literal["pivot", "diff", "drill", "hierarchy"]
 AsOf = int | datetime
 # risk aggregations are computed from the cell's summed scenario P&L vector; the others from ``value``
 AGGREGATIONS = ("sum", "count", "min", "max", "avg", "var", "es")
@@ -55,7 +55,7 @@ DEFAULT_HIERARCHY = ("desk", "book", "trader", "trade_id")
 # columns that are never dimensions: the figures themselves
 NON_DIMENSIONS = frozenset({"value", "pnl_vector"})
 _NAMESPACE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_KINDS = ("pivot", "diff", "drill")
+_KINDS = ("pivot", "diff", "drill", "hierarchy")
 _KEYS = {
     "pivot": {
         "name",
@@ -72,6 +72,8 @@ _KEYS = {
     | {"hierarchy", "path"},
     "diff": {"name", "kind", "rows", "columns", "measures", "filters", "business_date", "namespace", "as_of"}
     | {"left", "right"},
+    "hierarchy": {"name", "kind", "measures", "filters", "business_date", "namespace", "as_of"}
+    | {"hierarchy", "path"},
 }
 
 
@@ -172,8 +174,8 @@ class Report:
     name: str = "report"
     left: Side | None = None  # diff
     right: Side | None = None  # diff
-    hierarchy: tuple[str, ...] = DEFAULT_HIERARCHY  # drill
-    path: tuple[tuple[str, str], ...] = ()  # drill: (level, value) from the top of the hierarchy
+    hierarchy: tuple[str, ...] = DEFAULT_HIERARCHY  # drill, hierarchy
+    path: tuple[tuple[str, str], ...] = ()  # drill, hierarchy: (level, value) from the top of the hierarchy
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -186,7 +188,7 @@ class Report:
         dims = self.dimensions
         if len(set(dims)) != len(dims):
             raise QueryError("rows", list(dims), "a dimension appears twice among rows and columns")
-        if self.kind != "drill" and not self.rows:
+        if self.kind not in ("drill", "hierarchy") and not self.rows:
             raise QueryError("rows", [], "name at least one row dimension")
         if not _NAMESPACE.match(self.namespace):
             raise QueryError("namespace", self.namespace, "an upper-case word such as EOD or INTRADAY")
@@ -194,7 +196,9 @@ class Report:
             raise QueryError(
                 "left" if self.left is None else "right", None, "a diff needs a left and a right side"
             )
-        if self.kind == "drill":
+        if self.kind in ("drill", "hierarchy"):
+            if len(set(self.hierarchy)) != len(self.hierarchy):
+                raise QueryError("hierarchy", list(self.hierarchy), "a level appears twice")
             levels = [lvl for lvl, _ in self.path]
             if levels != list(self.hierarchy[: len(levels)]):
                 raise QueryError(
@@ -205,13 +209,15 @@ class Report:
 
     @property
     def dimensions(self) -> tuple[str, ...]:
-        """Row then column dimensions (for a drill: the level below the path)."""
+        """Row then column dimensions (a drill: the level below the path; a hierarchy: every level below it)."""
         return self.row_dimensions + self.columns
 
     @property
     def row_dimensions(self) -> tuple[str, ...]:
         if self.kind == "drill":
             return (self.hierarchy[len(self.path)],)
+        if self.kind == "hierarchy":
+            return self.hierarchy[len(self.path) :]
         return self.rows
 
     @property

@@ -14,8 +14,8 @@ scanned. Both give the same answer (up to floating-point summation order).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,14 +23,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from ..errors import AccessDeniedError, ConfigurationError, QueryError
 from ..risk import var_es
-from ._entitle import check_columns, quote, row_filter_columns, secured_source
+from ._entitle import check_columns, quote, row_clauses, row_filter_columns, secured_source
 from ._federate import REFERENCE_PREFIXES, ReferenceJoin, plan_references
 from ._report import NON_DIMENSIONS, AsOf, Filter, MeasureSpec, Report
 from ._result import ReportResult
+from ._session import Cursor, Session, session
 
 __all__ = ["run_report"]
 
@@ -42,38 +44,60 @@ PREAGG_KEYS = ("business_date", "namespace", "measure")
 class _Context:
     store: Any
     principal: Any
-    con: duckdb.DuckDBPyConnection
+    session: Session
+    cursor: Cursor
     route: str
-    views: dict[Any, tuple[str, dict[str, str], int | None]] = field(default_factory=dict)
+    latest_version: int | None = None
 
-    def raw(self, as_of: AsOf | None) -> tuple[str, dict[str, str], int | None]:
-        """The risk_results view at ``as_of`` (registered once per connection), its schema and its version."""
-        if as_of not in self.views:
-            name = f"risk_results_{len(self.views)}"
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.cursor.con
+
+    def current_version(self) -> int:
+        """The latest risk_results version, read once per report (every side of a diff sees the same one)."""
+        if self.latest_version is None:
+            self.latest_version = int(self.store.results_version())
+        return self.latest_version
+
+    def raw(self, as_of: AsOf | None) -> tuple[str, dict[str, str], int | None, tuple[Any, ...]]:
+        """The risk_results view at ``as_of``, its schema, its version and its cache key."""
+        key: tuple[Any, ...]
+        pinned: int | None = None
+        if isinstance(as_of, datetime):
+            key = ("at", as_of)
+        elif isinstance(as_of, int):
+            key, pinned = ("version", as_of), as_of
+        else:
+            current = self.current_version()
+            key, pinned = (("version", current), current) if current >= 0 else (("empty",), None)
+
+        def register(con: duckdb.DuckDBPyConnection, name: str) -> tuple[str, int | None]:
             if isinstance(as_of, datetime):
-                view = self.store.register(self.con, RISK_TABLE, view=name, timestamp=as_of)
-                version = _version_at(self.store, as_of)
-            elif isinstance(as_of, int):
-                view = self.store.register(self.con, RISK_TABLE, view=name, version=as_of)
-                version = as_of
-            else:
-                version = self.store.results_version()
-                view = self.store.register(self.con, RISK_TABLE, view=name)
-            self.views[as_of] = (view, _schema(self.con, view), version)
-        return self.views[as_of]
+                return self.store.register(con, RISK_TABLE, view=name, timestamp=as_of), _version_at(
+                    self.store, as_of
+                )
+            if pinned is None:
+                return self.store.register(con, RISK_TABLE, view=name), None
+            return self.store.register(con, RISK_TABLE, view=name, version=pinned), pinned
+
+        view, schema, version = self.cursor.view(key, register)
+        return view, schema, version, key
 
 
 @dataclass(frozen=True)
 class _Frame:
-    frame: pd.DataFrame
+    frame: pd.DataFrame | pa.Table
     sql: str
     route: str
     version: int | None
     business_date: date | None
 
 
-def _schema(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
-    return {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE {quote(view)}").fetchall()}
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> pa.Table:
+    """Run ``sql`` with bound ``params`` and fetch the result as Arrow."""
+    table = con.sql(sql, params=list(params)).to_arrow_table()
+    assert table is not None
+    return table
 
 
 def _version_at(store: Any, ts: datetime) -> int | None:
@@ -124,32 +148,100 @@ def _filter_sql(f: Filter) -> tuple[str, list[Any]]:
     return f"{col} {sql_op} ?", list(f.values)
 
 
-def _resolve_date(
-    ctx: _Context, bd: date | str, source: str, params: list[Any], namespace: str
-) -> date | None:
+def _clause_key(principal: Any) -> Hashable:
+    clauses = row_clauses(principal)
+    if clauses is None:
+        return None
+    return tuple(sorted(tuple(sorted((c, tuple(sorted(v))) for c, v in term.items())) for term in clauses))
+
+
+def _resolve_date(ctx: _Context, bd: date | str, src: _Source, namespace: str) -> date | None:
+    """A fixed date as is; ``today``; ``latest``: the newest date with rows the principal may see (cached per
+    table version, namespace and row filter — both routes give the same date)."""
     if isinstance(bd, date):
         return bd
     if bd == "today":
         return date.today()
-    rows = ctx.con.sql(
-        f"SELECT max(business_date) FROM ({source}) AS s WHERE namespace = ?", params=[*params, namespace]
-    ).fetchall()
-    return rows[0][0] if rows else None
+
+    def resolve() -> date | None:
+        rows = ctx.con.execute(
+            f"SELECT max(business_date) FROM ({src.sql}) AS s WHERE namespace = ?", [*src.params, namespace]
+        ).fetchall()
+        return rows[0][0] if rows else None
+
+    if src.view_key[0] == "at":  # a timestamp: the version it maps to is in the view's cache entry
+        return resolve()
+    return ctx.session.latest((src.view_key, namespace, _clause_key(ctx.principal)), resolve)
 
 
-def _choose_preagg(ctx: _Context, report: Report, version: int | None, refs: ReferenceJoin) -> Any | None:
+def _preagg_table(ctx: _Context, name: str, version: int) -> tuple[str, dict[str, str]] | None:
+    """The pre-aggregation ``name`` as built from risk_results ``version``, loaded into DuckDB memory once."""
+    store = ctx.store
+
+    def load(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+        if store.preagg_source_version(name) != version:
+            return False
+        view = store.register(con, f"preagg/{name}", view=f"load_{table}")
+        con.execute(f"CREATE OR REPLACE TABLE {quote(table)} AS SELECT * FROM {quote(view)}")
+        con.execute(f"DROP VIEW IF EXISTS {quote(view)}")
+        # source versions only grow: unchanged after the copy means the copy was built from ``version``
+        return bool(store.preagg_source_version(name) == version)
+
+    return ctx.session.preagg(name, version, load)
+
+
+def _choose_preagg(
+    ctx: _Context, report: Report, version: int | None, refs: ReferenceJoin
+) -> tuple[Any, str, dict[str, str]] | None:
+    """The smallest eligible pre-aggregation built from ``version``: (spec, in-memory table, its schema)."""
     if ctx.route == "raw" or refs.active or version is None:
         return None
     if any(m.agg in ("min", "max") for m in report.measures):
         return None
     needed = set(report.dimensions) | {f.dimension for f in report.all_filters}
     needed |= row_filter_columns(ctx.principal) | set(PREAGG_KEYS)
-    eligible = [
-        spec
-        for spec in ctx.store.preaggregations()
-        if needed <= set(spec.dimensions) and ctx.store.preagg_source_version(spec.name) == version
-    ]
-    return min(eligible, key=lambda s: len(s.dimensions)) if eligible else None
+    eligible = [spec for spec in ctx.store.preaggregations() if needed <= set(spec.dimensions)]
+    for spec in sorted(eligible, key=lambda s: len(s.dimensions)):
+        loaded = _preagg_table(ctx, spec.name, version)
+        if loaded is not None:
+            return spec, loaded[0], loaded[1]
+    return None
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The secured rows a report reads: SQL text, its parameters, the route, and the raw view's cache key."""
+
+    sql: str
+    params: list[Any]
+    route: str
+    preagg: bool
+    version: int | None
+    view_key: tuple[Any, ...]
+
+
+def _source(ctx: _Context, report: Report, as_of: AsOf | None) -> _Source:
+    """Validate the report's columns and pick its secured source: a pre-aggregation, or the raw view."""
+    view, schema, version, key = ctx.raw(as_of)
+    _validate_columns(report, schema, ctx.principal)
+    refs = plan_references(ctx, report, schema)
+    chosen = _choose_preagg(ctx, report, version, refs)
+    if chosen is not None:
+        spec, table, pschema = chosen
+        sql, params = secured_source(table, pschema, ctx.principal)
+        return _Source(sql, params, f"preagg:{spec.name}", True, version, key)
+    raw_sql, raw_params = secured_source(view, schema, ctx.principal)
+    return _Source(refs.wrap(raw_sql), [*raw_params, *refs.params], "raw", False, version, key)
+
+
+def _where(report: Report, business_date: date | None, names: Sequence[str]) -> tuple[str, list[Any]]:
+    conds = ['"business_date" = ?', '"namespace" = ?', f'"measure" IN ({", ".join("?" * len(names))})']
+    params: list[Any] = [business_date, report.namespace, *names]
+    for f in report.all_filters:
+        sql_f, p = _filter_sql(f)
+        conds.append(sql_f)
+        params.extend(p)
+    return " AND ".join(conds), params
 
 
 def _agg_sql(m: MeasureSpec, preagg: bool) -> str:
@@ -167,22 +259,10 @@ def _agg_sql(m: MeasureSpec, preagg: bool) -> str:
 
 def _group_vectors(keys: pd.DataFrame, vectors: pa.ChunkedArray) -> tuple[pd.DataFrame, np.ndarray]:
     """Element-wise sums of the P&L vectors per distinct key row: (distinct keys, groups × scenarios)."""
-    arr = vectors.combine_chunks() if isinstance(vectors, pa.ChunkedArray) else vectors
-    if isinstance(arr, pa.LargeListArray):
-        arr = arr.cast(pa.list_(pa.float64()))
-    offsets = np.asarray(arr.offsets)
-    lengths = np.diff(offsets)
-    n = int(lengths[0]) if len(lengths) else 0
-    if len(lengths) and (lengths != n).any():
-        raise QueryError(
-            "pnl_vector", sorted(set(lengths.tolist()))[:5], "vectors of different lengths in one cell set"
-        )
-    values = np.asarray(arr.values.to_numpy(zero_copy_only=False), dtype=np.float64)[offsets[0] : offsets[-1]]
-    matrix = values.reshape(len(lengths), n)
+    matrix = _vector_matrix(vectors)
     codes = keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
     groups = int(codes.max()) + 1 if len(codes) else 0
-    first = np.full(groups, -1, dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    first = _first_rows(codes, groups)
     onehot = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(groups, len(codes)))
     return keys.iloc[first].reset_index(drop=True), np.asarray(onehot @ matrix)
 
@@ -200,7 +280,7 @@ def _risk_columns(
         f'SELECT {sel} FROM ({source}) AS s WHERE {where} AND "measure" IN ({", ".join("?" * len(names))}) '
         "AND pnl_vector IS NOT NULL"
     )
-    table = ctx.con.sql(sql, params=[*params, *names]).to_arrow_table()
+    table = _arrow(ctx.con, sql, [*params, *names])
     keys = table.select([*dims, "measure"]).to_pandas()
     cells, summed = _group_vectors(keys, table.column("pnl_vector"))
     out = cells[list(dims)].drop_duplicates().reset_index(drop=True)
@@ -216,51 +296,241 @@ def _risk_columns(
 
 
 def _pivot(ctx: _Context, report: Report, bd: date | str, as_of: AsOf | None) -> _Frame:
-    view, schema, version = ctx.raw(as_of)
-    _validate_columns(report, schema, ctx.principal)
-    raw_source, raw_params = secured_source(view, schema, ctx.principal)
-    business_date = _resolve_date(ctx, bd, raw_source, raw_params, report.namespace)
-    refs = plan_references(ctx, report, schema)
-    spec = _choose_preagg(ctx, report, version, refs)
-    if spec is not None:
-        pview = ctx.store.register(ctx.con, f"preagg/{spec.name}", view=f"preagg_{spec.name}")
-        source, src_params = secured_source(pview, _schema(ctx.con, pview), ctx.principal)
-        route = f"preagg:{spec.name}"
-    else:
-        source, src_params = refs.wrap(raw_source), [*raw_params, *refs.params]
-        route = "raw"
+    src = _source(ctx, report, as_of)
+    business_date = _resolve_date(ctx, bd, src, report.namespace)
     dims = list(report.dimensions)
-    conds = ['"business_date" = ?', '"namespace" = ?']
-    params: list[Any] = [*src_params, business_date, report.namespace]
     names = sorted({m.measure for m in report.measures})
-    conds.append(f'"measure" IN ({", ".join("?" * len(names))})')
-    params.extend(names)
-    for f in report.all_filters:
-        sql_f, p = _filter_sql(f)
-        conds.append(sql_f)
-        params.extend(p)
-    where = " AND ".join(conds)
+    where, params = _where(report, business_date, names)
     plain = [m for m in report.measures if not m.is_risk]
     selects = [quote(d) for d in dims]
     agg_params: list[Any] = []
     for m in plain:
-        selects.append(f"{_agg_sql(m, spec is not None)} AS {quote(m.label)}")
+        selects.append(f"{_agg_sql(m, src.preagg)} AS {quote(m.label)}")
         agg_params.extend([m.measure] * (2 if m.agg == "avg" else 1))
     if not plain:
         selects.append("COUNT(*) AS __rows")
     group = f" GROUP BY {', '.join(quote(d) for d in dims)}" if dims else ""
-    sql = f"SELECT {', '.join(selects)} FROM ({source}) AS s WHERE {where}{group}"
+    sql = f"SELECT {', '.join(selects)} FROM ({src.sql}) AS s WHERE {where}{group}"
     # parameters in textual order: the SELECT's measure names come before the FROM's sub-select
-    frame = ctx.con.sql(sql, params=[*agg_params, *params])
-    long = frame.to_arrow_table().to_pandas()
+    long = _arrow(ctx.con, sql, [*agg_params, *src.params, *params]).to_pandas()
     if not plain:
         long = long.drop(columns="__rows")
-    risk = _risk_columns(ctx, report, dims, source, where, params)
+    risk = _risk_columns(ctx, report, dims, src.sql, where, [*src.params, *params])
     if risk is not None:
         long = long.merge(risk, on=dims, how="left") if dims else pd.concat([long, risk], axis=1)
     long = long[[*dims, *(m.label for m in report.measures)]]
     wide = _widen(long, list(report.row_dimensions), list(report.columns), [m.label for m in report.measures])
-    return _Frame(wide, sql, route, version, business_date)
+    return _Frame(wide, sql, src.route, src.version, business_date)
+
+
+def _dense_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """0-based codes of a column's distinct values (NULL is a value of its own)."""
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.unify_dictionaries()
+        return np.concatenate(
+            [np.asarray(c.indices, dtype=np.int64) for c in encoded.chunks] or [np.zeros(0, np.int64)]
+        )
+    return np.asarray(encoded.indices, dtype=np.int64)
+
+
+def _depth_codes(keys: pa.Table, levels: Sequence[str]) -> list[np.ndarray]:
+    """Node codes per depth for each key row: depth 0 is the root (all 0), depth d groups by levels[:d]."""
+    current = np.zeros(keys.num_rows, dtype=np.int64)
+    codes = [current]
+    for level in levels:
+        step = _dense_codes(keys.column(level))
+        current, _ = pd.factorize(current * (int(step.max(initial=0)) + 1) + step)
+        current = np.asarray(current, dtype=np.int64)
+        codes.append(current)
+    return codes
+
+
+def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
+    """Index of the first key row of each of the ``n`` nodes."""
+    first = np.full(n, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    return first
+
+
+def _vector_matrix(vectors: pa.ChunkedArray) -> np.ndarray:
+    """Rows × scenarios view of a list<float64> column (zero-copy over the Arrow values when possible)."""
+    arr = vectors.combine_chunks() if isinstance(vectors, pa.ChunkedArray) else vectors
+    if isinstance(arr, pa.LargeListArray):
+        arr = arr.cast(pa.list_(pa.float64()))
+    offsets = np.asarray(arr.offsets)
+    lengths = np.diff(offsets)
+    n = int(lengths[0]) if len(lengths) else 0
+    if len(lengths) and (lengths != n).any():
+        raise QueryError(
+            "pnl_vector", sorted(set(lengths.tolist()))[:5], "vectors of different lengths in one report"
+        )
+    flat = arr.values.to_numpy(zero_copy_only=False)
+    return np.asarray(flat, dtype=np.float64)[offsets[0] : offsets[-1]].reshape(len(lengths), n)
+
+
+def _rollup_vectors(
+    matrix: np.ndarray, codes: list[np.ndarray], sizes: list[int]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Element-wise sums of the rows' vectors at every depth, each depth summed from the one below it.
+
+    Returns per depth ``(sums, node)``: row ``i`` of ``sums`` is the summed vector of node ``node[i]``. When every
+    leaf node holds one row (a hierarchy down to trades), the deepest level is ``matrix`` itself, uncopied.
+    """
+    deepest = len(codes) - 1
+    out: list[tuple[np.ndarray, np.ndarray]] = [(np.empty((0, 0)), np.empty(0, np.int64))] * len(codes)
+    if len(codes[deepest]) == sizes[deepest]:
+        out[deepest] = (matrix, codes[deepest])
+    else:
+        onehot = sp.csr_matrix(
+            (np.ones(len(codes[deepest])), (codes[deepest], np.arange(len(codes[deepest])))),
+            shape=(sizes[deepest], len(codes[deepest])),
+        )
+        out[deepest] = (np.asarray(onehot @ matrix), np.arange(sizes[deepest], dtype=np.int64))
+    for depth in range(deepest - 1, -1, -1):
+        below, below_node = out[depth + 1]
+        first = _first_rows(codes[depth + 1], sizes[depth + 1])
+        parent = codes[depth][first[below_node]]
+        onehot = sp.csr_matrix(
+            (np.ones(len(parent)), (parent, np.arange(len(parent)))), shape=(sizes[depth], len(parent))
+        )
+        out[depth] = (np.asarray(onehot @ below), np.arange(sizes[depth], dtype=np.int64))
+    return out
+
+
+def _hierarchy(ctx: _Context, report: Report, bd: date | str, as_of: AsOf | None) -> _Frame:
+    """Every node of the hierarchy below the report's path (the path's node itself first, then depth-first):
+    plain figures rolled up from the leaf cells, VaR/ES from each node's element-wise summed vectors."""
+    src = _source(ctx, report, as_of)
+    business_date = _resolve_date(ctx, bd, src, report.namespace)
+    levels = list(report.row_dimensions)
+    names = sorted({m.measure for m in report.measures})
+    where, params = _where(report, business_date, names)
+    lv = ", ".join(quote(level) for level in levels)
+    count = "SUM(row_count)" if src.preagg else "COUNT(*)"
+    extremes = (
+        "CAST(NULL AS DOUBLE) AS mn, CAST(NULL AS DOUBLE) AS mx"
+        if src.preagg
+        else 'MIN("value") AS mn, MAX("value") AS mx'
+    )
+    sql = (
+        f'SELECT {lv}, "measure", SUM("value") AS sm, CAST({count} AS BIGINT) AS n, {extremes} '
+        f'FROM ({src.sql}) AS s WHERE {where} GROUP BY {lv}, "measure"'
+    )
+    leaf = _arrow(ctx.con, sql, [*src.params, *params])
+    risk = [m for m in report.measures if m.is_risk]
+    vec = None
+    if risk:
+        risk_names = sorted({m.measure for m in risk})
+        vec = _arrow(
+            ctx.con,
+            f'SELECT {lv}, "measure", "pnl_vector" FROM ({src.sql}) AS s WHERE {where} '
+            f'AND "measure" IN ({", ".join("?" * len(risk_names))}) AND "pnl_vector" IS NOT NULL',
+            [*src.params, *params, *risk_names],
+        )
+    keys = leaf.select(levels)
+    if vec is not None:
+        keys = pa.concat_tables([keys, vec.select(levels).cast(keys.schema)])
+    codes = _depth_codes(keys, levels)
+    sizes = [int(c.max(initial=-1)) + 1 if len(c) else 0 for c in codes]
+    sizes[0] = 1 if keys.num_rows else 0
+    n_leaf = leaf.num_rows
+    figures: dict[str, list[np.ndarray]] = {}
+    measure_col = np.asarray(leaf.column("measure").to_numpy(zero_copy_only=False))
+    sm = np.asarray(leaf.column("sm").to_numpy(zero_copy_only=False), dtype=np.float64)
+    n = np.asarray(leaf.column("n").to_numpy(zero_copy_only=False), dtype=np.float64)
+    for m in report.measures:
+        if m.is_risk:
+            continue
+        mask = measure_col == m.measure
+        per_depth = []
+        for depth, c in enumerate(codes):
+            rows = c[:n_leaf][mask]
+            cnt = np.bincount(rows, weights=n[mask], minlength=sizes[depth])
+            total = np.bincount(rows, weights=sm[mask], minlength=sizes[depth])
+            if m.agg == "count":
+                out = cnt
+            elif m.agg in ("min", "max"):
+                col = "mn" if m.agg == "min" else "mx"
+                vals = np.asarray(leaf.column(col).to_numpy(zero_copy_only=False), dtype=np.float64)[mask]
+                out = np.full(sizes[depth], np.inf if m.agg == "min" else -np.inf)
+                (np.minimum if m.agg == "min" else np.maximum).at(out, rows, vals)
+                out[cnt == 0] = np.nan
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out = np.where(cnt > 0, total / cnt if m.agg == "avg" else total, np.nan)
+            per_depth.append(out)
+        figures[m.label] = per_depth
+    if vec is not None:
+        vec_measure = np.asarray(vec.column("measure").to_numpy(zero_copy_only=False))
+        for name in sorted({m.measure for m in risk}):
+            mask = vec_measure == name
+            wanted = [m for m in risk if m.measure == name]
+            if not mask.any():
+                for m in wanted:
+                    figures[m.label] = [np.full(size, np.nan) for size in sizes]
+                continue
+            rows = np.flatnonzero(mask)
+            matrix = _vector_matrix(vec.column("pnl_vector").take(pa.array(rows)))
+            sub = [c[n_leaf:][rows] for c in codes]
+            # node numbering per depth is shared with the plain figures; nodes without vectors stay NaN
+            sub_codes, sub_sizes, back = [], [], []
+            for c in sub:
+                local, uniques = pd.factorize(c)
+                sub_codes.append(np.asarray(local, dtype=np.int64))
+                sub_sizes.append(len(uniques))
+                back.append(np.asarray(uniques, dtype=np.int64))
+            sums = _rollup_vectors(matrix, sub_codes, sub_sizes)
+            for conf in sorted({float(m.confidence or 0.99) for m in wanted}):
+                per_depth_var, per_depth_es = [], []
+                for depth, (summed, node) in enumerate(sums):
+                    v = np.full(sizes[depth], np.nan)
+                    e = np.full(sizes[depth], np.nan)
+                    if len(summed):
+                        var_d, es_d = var_es(summed, conf)
+                        v[back[depth][node]] = var_d
+                        e[back[depth][node]] = es_d
+                    per_depth_var.append(v)
+                    per_depth_es.append(e)
+                for m in wanted:
+                    if float(m.confidence or 0.99) == conf:
+                        figures[m.label] = per_depth_var if m.agg == "var" else per_depth_es
+    # the output: one row per node, its level, the hierarchy's columns (NULL below the node), its figures
+    path = dict(report.path)
+    root = report.path[-1][0] if report.path else "total"
+    parts: dict[str, list[pa.Array]] = {name: [] for name in ["level", *report.hierarchy]}
+    for depth, c in enumerate(codes):
+        count_d = sizes[depth]
+        if count_d == 0:
+            continue
+        first = _first_rows(c, count_d)
+        parts["level"].append(pa.array([root if depth == 0 else levels[depth - 1]] * count_d, pa.string()))
+        for name in report.hierarchy:
+            typ = keys.schema.field(name).type if name in levels else pa.string()
+            if name in path:
+                parts[name].append(pa.array([path[name]] * count_d, typ))
+            elif levels.index(name) < depth:
+                parts[name].append(keys.column(name).take(pa.array(first)).combine_chunks())
+            else:
+                parts[name].append(pa.nulls(count_d, typ))
+    columns: dict[str, pa.Array] = {}
+    for name, pieces in parts.items():
+        columns[name] = pa.concat_arrays(pieces) if pieces else pa.array([], pa.string())
+    for m in report.measures:
+        label = m.label
+        values = [figures[label][d] for d in range(len(codes)) if sizes[d]]
+        joined = np.concatenate(values) if values else np.zeros(0)
+        if m.agg == "count":
+            columns[label] = pa.array(joined.astype(np.int64))
+        else:
+            columns[label] = pa.array(joined, pa.float64(), from_pandas=True)
+    table = pa.table(columns)
+    if table.num_rows:
+        order = pc.sort_indices(
+            table, sort_keys=[(lvl, "ascending") for lvl in levels], null_placement="at_start"
+        )
+        table = table.take(order)
+    return _Frame(table, sql, src.route, src.version, business_date)
 
 
 def _column_key(values: Sequence[Any]) -> str:
@@ -298,6 +568,7 @@ def _diff(ctx: _Context, report: Report, as_of: AsOf | None) -> _Frame:
         bd = side.business_date if side.business_date is not None else report.business_date
         sides.append(_pivot(ctx, report, bd, side.as_of if side.as_of is not None else as_of))
     left, right = sides
+    assert isinstance(left.frame, pd.DataFrame) and isinstance(right.frame, pd.DataFrame)
     rows = list(report.rows)
     values = [c for c in (*left.frame.columns, *right.frame.columns) if c not in rows]
     values = list(dict.fromkeys(values))
@@ -334,7 +605,9 @@ def run_report(
     Parameters
     ----------
     store : RiskStore
-        The risk store (``register``, ``preaggregations``, ``preagg_source_version``, ``catalog``).
+        The risk store (``register``, ``results_version``, ``preaggregations``, ``preagg_source_version``,
+        ``catalog``). Its query session (DuckDB database, caches, audit writer) is kept between calls; release it
+        with :func:`close_query_session`.
     report : Report
         A validated report (:func:`load_report`).
     user : str
@@ -347,25 +620,30 @@ def run_report(
     if route not in ("auto", "raw"):
         raise ConfigurationError("route", route, "auto or raw")
     catalog = store.catalog
+    state = session(store)
     detail: dict[str, Any] = {"report": report.name, "kind": report.kind}
     try:
-        principal = catalog.principal(user)
-        con = duckdb.connect()
-        try:
-            ctx = _Context(store, principal, con, route)
+        principal = state.principal(catalog, user)
+        with state.cursor() as cursor:
+            ctx = _Context(store, principal, state, cursor, route)
             when = as_of if as_of is not None else report.as_of
-            frame = (
-                _diff(ctx, report, when)
-                if report.kind == "diff"
-                else _pivot(ctx, report, report.business_date, when)
-            )
-        finally:
-            con.close()
+            if report.kind == "diff":
+                frame = _diff(ctx, report, when)
+            elif report.kind == "hierarchy":
+                frame = _hierarchy(ctx, report, report.business_date, when)
+            else:
+                frame = _pivot(ctx, report, report.business_date, when)
     except (AccessDeniedError, QueryError) as exc:
-        catalog.audit(user, "query", {**detail, "error": str(exc)}, None)
+        state.audit.submit(user, "query", {**detail, "error": str(exc)}, None)
         raise
-    table = pa.Table.from_pandas(frame.frame, preserve_index=False)
-    catalog.audit(user, "query", {**detail, "route": frame.route, "version": frame.version}, table.num_rows)
+    table = (
+        frame.frame
+        if isinstance(frame.frame, pa.Table)
+        else pa.Table.from_pandas(frame.frame, preserve_index=False)
+    )
+    state.audit.submit(
+        user, "query", {**detail, "route": frame.route, "version": frame.version}, table.num_rows
+    )
     return ReportResult(
         table=table,
         route=frame.route,
