@@ -86,7 +86,7 @@ TRANSITIONS: Mapping[JobState, frozenset[JobState]] = MappingProxyType(
         JobState.ABORTED: frozenset(),
     }
 )
-_JOB_FIELDS = ("state", "scope", "expected_chunks", "committed_version", "rows", "error")
+_JOB_FIELDS = ("state", "scope", "expected_chunks", "committed_version", "rows", "error", "chunks")
 
 
 def _scope(value: Mapping[str, Sequence[str]] | None, where: str) -> Mapping[str, tuple[str, ...]] | None:
@@ -128,6 +128,7 @@ class JobRecord:
     committed_version: int | None = None  # risk_results table version the commit produced
     rows: int | None = None
     error: str | None = None
+    chunks: int | None = None  # chunks the commit assembled (staging is gone afterwards)
 
     def __post_init__(self) -> None:
         if not isinstance(self.job_id, str) or not self.job_id:
@@ -143,6 +144,7 @@ class JobRecord:
         _non_negative("expected_chunks", self.expected_chunks, where, minimum=1)
         _non_negative("committed_version", self.committed_version, where)
         _non_negative("rows", self.rows, where)
+        _non_negative("chunks", self.chunks, where)
         try:
             object.__setattr__(self, "state", JobState(self.state))
         except ValueError:
@@ -325,6 +327,7 @@ class Catalog:
             committed_version=row.committed_version,
             rows=row.rows,
             error=row.error,
+            chunks=row.chunks,
         )
 
     def create_job(self, job: JobRecord) -> None:
@@ -342,6 +345,7 @@ class Catalog:
             "committed_version": job.committed_version,
             "rows": job.rows,
             "error": job.error,
+            "chunks": job.chunks,
         }
         try:
             with self._begin() as connection:
@@ -377,7 +381,7 @@ class Catalog:
 
     def update_job(self, job_id: str, *, expected_state: JobState | str | None = None, **fields: Any) -> None:
         """Compare-and-set update of ``job_id``: ``state``, ``scope``, ``expected_chunks``,
-        ``committed_version``, ``rows``, ``error``.
+        ``committed_version``, ``rows``, ``error``, ``chunks``.
 
         The update applies only if the job is in ``expected_state`` (default: the state read just before) and a
         new ``state`` is a legal move from it (or the same state: no move, e.g. an abort repeated); otherwise, or when another writer changed the state in between,
@@ -402,7 +406,12 @@ class Catalog:
         if "scope" in fields:
             scope = _scope(fields["scope"], where)
             values["scope"] = None if scope is None else {k: list(v) for k, v in scope.items()}
-        for name, minimum in (("expected_chunks", 1), ("committed_version", 0), ("rows", 0)):
+        for name, minimum in (
+            ("expected_chunks", 1),
+            ("committed_version", 0),
+            ("rows", 0),
+            ("chunks", 0),
+        ):
             if name in fields:
                 values[name] = _non_negative(name, fields[name], where, minimum=minimum)
         if "error" in fields:

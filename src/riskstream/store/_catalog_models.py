@@ -157,6 +157,7 @@ class Job(Base):
     committed_version: Mapped[int | None] = mapped_column(sa.BigInteger)
     rows: Mapped[int | None] = mapped_column(sa.BigInteger)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    chunks: Mapped[int | None] = mapped_column(sa.Integer)  # revision 0002
 
 
 class AuditEntry(Base):
