@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-import riskstream.store
 from riskstream.cli import app
 from riskstream.cli._errors import run
+from riskstream.store import Catalog, RiskStore, seed_demo
 
 
 def _cli(
@@ -64,18 +66,9 @@ def test_bad_as_of(
     assert code == 2 and "'--as-of' has invalid value 'noon-ish'" in err
 
 
-@pytest.mark.skipif(
-    not hasattr(riskstream.store, "seed_demo"), reason="needs the catalog (riskstream.store.seed_demo)"
-)
 def test_report_against_demo_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from datetime import date
-
-    import pyarrow as pa
-
-    from riskstream.store import RiskStore, seed_demo  # type: ignore[attr-defined]
-
     store = RiskStore.open(tmp_path / "s")
     seed_demo(store.catalog, {"R1": "RATES", "P1": "PRIME"})
     job = store.open_job("EOD", date(2024, 3, 15))
@@ -96,6 +89,7 @@ def test_report_against_demo_store(
     ]
     store.put_chunk(job, pa.Table.from_pylist(rows))
     store.commit(job)
+    store.close()
     path = tmp_path / "r.yaml"
     path.write_text("rows: [desk]\nmeasures: [pv]\n")
     code, out, err = _cli(
@@ -108,3 +102,7 @@ def test_report_against_demo_store(
         monkeypatch, capsys, str(path), "--store", str(tmp_path / "s"), "--user", "head_trading"
     )
     assert code == 0 and "RATES" in out and "PRIME" in out
+    with Catalog(f"sqlite:///{tmp_path / 's' / 'catalog.db'}") as catalog:
+        audited = [(e["user"], e["detail"]["route"], e["rows"]) for e in catalog.audit_log()]
+    # both runs audited before the command returned, newest first (source: the two invocations above)
+    assert audited == [("head_trading", "preagg:desk_measure", 2), ("trader_rates", "preagg:desk_measure", 1)]

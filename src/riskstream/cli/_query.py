@@ -1,4 +1,4 @@
-"""``riskstream query``: run a report (pivot, diff, drill; optionally as of a version or time) against a store."""
+"""``riskstream query``: run a report (pivot, diff, drill, hierarchy; optionally as of a version or time)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigurationError
-from ..query import load_report, run_report
+from ..query import close_query_session, load_report, run_report
 from ..query._report import parse_as_of
 from ._app import app
 from ._common import err_console, out_console
@@ -42,8 +42,13 @@ def query_command(
     report = load_report(report_file)
     if not user:
         raise ConfigurationError("--user", user, "name the user whose entitlements apply")
+    when = parse_as_of(as_of, "--as-of")
     store = store_package.RiskStore.open(store_dir)
-    result = run_report(store, report, user, as_of=parse_as_of(as_of, "--as-of"))
+    try:
+        result = run_report(store, report, user, as_of=when)
+    finally:
+        close_query_session(store)  # writes the run's audit record before the process ends
+        store.close()
     if as_json:
         typer.echo(result.to_json())
         return

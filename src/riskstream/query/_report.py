@@ -182,6 +182,8 @@ class Report:
             raise QueryError("kind", self.kind, f"unknown report kind (known: {', '.join(_KINDS)})")
         if not self.measures:
             raise QueryError("measures", [], "name at least one measure")
+        if self.kind in ("drill", "hierarchy") and len(set(self.hierarchy)) != len(self.hierarchy):
+            raise QueryError("hierarchy", list(self.hierarchy), "a level appears twice")
         labels = [m.label for m in self.measures]
         if len(set(labels)) != len(labels):
             raise QueryError("measures", labels, "a measure and aggregation appear twice")
@@ -197,8 +199,6 @@ class Report:
                 "left" if self.left is None else "right", None, "a diff needs a left and a right side"
             )
         if self.kind in ("drill", "hierarchy"):
-            if len(set(self.hierarchy)) != len(self.hierarchy):
-                raise QueryError("hierarchy", list(self.hierarchy), "a level appears twice")
             levels = [lvl for lvl, _ in self.path]
             if levels != list(self.hierarchy[: len(levels)]):
                 raise QueryError(

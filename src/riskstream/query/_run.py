@@ -526,9 +526,8 @@ def _hierarchy(ctx: _Context, report: Report, bd: date | str, as_of: AsOf | None
             columns[label] = pa.array(joined, pa.float64(), from_pandas=True)
     table = pa.table(columns)
     if table.num_rows:
-        order = pc.sort_indices(
-            table, sort_keys=[(lvl, "ascending") for lvl in levels], null_placement="at_start"
-        )
+        # depth-first: a node's NULLs below its level sort before its children
+        order = pc.sort_indices(table, sort_keys=[(lvl, "ascending", "at_start") for lvl in levels])
         table = table.take(order)
     return _Frame(table, sql, src.route, src.version, business_date)
 

@@ -118,19 +118,26 @@ class AuditWriter:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def close(self) -> None:
-        """Write what is queued and stop the thread; later records are written synchronously."""
+    def close(self, attempts: int = 6) -> None:
+        """Write what is queued (retrying ``attempts`` times over about 3 s) and stop the thread; later records
+        are written synchronously. Raises the catalog's error, after logging each unwritten record in full."""
         with self._lock:
             self._closed = True
             self._wake.notify_all()
-        try:
-            self.flush()
-        except Exception:
-            with self._lock:
-                lost = list(self._pending)
-            for record in lost:
-                _log.error("audit record not written (catalog unavailable): %r", record)
-            raise
+        delay = 0.1
+        for attempt in range(attempts):
+            try:
+                self.flush()
+                return
+            except Exception:
+                if attempt == attempts - 1:
+                    with self._lock:
+                        lost = list(self._pending)
+                    for record in lost:
+                        _log.error("audit record not written (catalog unavailable): %r", record)
+                    raise
+                time.sleep(delay)
+                delay *= 2
 
 
 _WRITERS: weakref.WeakSet[AuditWriter] = weakref.WeakSet()
