@@ -66,10 +66,12 @@ def test_generated_malformed_ticks_become_dead_letters(cases, bad: float) -> Non
     registry = CollectorRegistry()
     validator = TickValidator(FACTORS, clock=lambda: NOW_US, registry=registry)
     seq = 10  # one source, already seen up to 10; valid ticks advance it, the sequence cases refer back to it
-    validator.restore({"last_sequence": {"feed": seq}})
+    validator.restore({"last_sequence": {"feed": {FACTORS[0]: seq}}})
     records: list[Record] = []
     expected: list[str] = []
     for offset, (kind, level, factor, garbage) in enumerate(cases):
+        if kind in ("valid", "out_of_order_sequence", "duplicate_sequence"):
+            factor = FACTORS[0]  # sequences are checked per source and factor
         t = Tick(factor, level, "feed", seq + 1, NOW_US - 1000)
         if kind == "schema":
             value = b"\x01" + (garbage or b"")  # a wrong magic byte can never decode
@@ -136,7 +138,7 @@ def test_sequence_state_survives_a_checkpoint() -> None:
     ]
     assert len(first.validate(batch)[0]) == 2
     state = first.state()
-    assert state == {"last_sequence": {"a": 5, "b": 9}}
+    assert state == {"last_sequence": {"a": {"EQ.AAPL": 5}, "b": {"EQ.AAPL": 9}}}
     restarted = TickValidator(FACTORS, clock=lambda: NOW_US, registry=CollectorRegistry())
     restarted.restore(state)
     replay = [
@@ -161,7 +163,7 @@ def test_position_events_and_dead_letter_topic() -> None:
         PositionEvent(new, "P5", "B9", "oms", 5, NOW_US, "AAPL", 1.0),
         PositionEvent(new, "P6", "B2", "oms", 6, NOW_US, "", 1.0),
         PositionEvent(
-            PositionEventKind.CANCEL, "P-never-seen", "B2", "oms", 7, NOW_US
+            PositionEventKind.CANCEL, "P-never-seen", "B1", "oms", 7, NOW_US
         ),  # the engine's business
         PositionEvent(PositionEventKind.AMEND, "P1", "B1", "oms", 7, NOW_US, "AAPL", 50.0),
     ]

@@ -402,7 +402,7 @@ class KafkaConsumer:
         except KafkaException as exc:
             raise BusError(f"consume of group {self.group!r}: {exc}") from exc
         out: list[Record] = []
-        positions = self._positions
+        last: dict[tuple[str, int], int] = {}
         for m in messages:
             err = m.error()
             if err is not None:
@@ -412,7 +412,9 @@ class KafkaConsumer:
             topic, partition, offset = m.topic(), m.partition(), m.offset()
             # a message without error always has topic, partition, offset and a value (b"" when empty)
             out.append(Record(topic, partition, offset, m.key(), m.value(), m.timestamp()[1] * 1000))  # type: ignore[arg-type]
-            positions[TopicPartition(topic, partition)] = offset + 1  # type: ignore[arg-type,operator]
+            last[(topic, partition)] = offset  # type: ignore[index,assignment]
+        for (topic, partition), offset in last.items():
+            self._positions[TopicPartition(topic, partition)] = offset + 1
         return out
 
     def position(self, tp: TopicPartition) -> int:

@@ -15,8 +15,8 @@ Dead-letter reasons (the ``reason`` field and the ``reason`` label of ``riskstre
 ``bid_ask_crossed``       ``bid > ask``
 ``unknown_factor``        the factor is not in the known set
 ``future_event_time``     event time more than ``max_future_us`` ahead of the clock
-``out_of_order_sequence`` sequence lower than the last accepted one of the same source
-``duplicate_sequence``    sequence equal to the last accepted one of the same source
+``out_of_order_sequence`` sequence lower than the last accepted one of the same source and key
+``duplicate_sequence``    sequence equal to the last accepted one of the same source and key
 ``missing_field``         an empty ``position_id``, ``book``, ``source`` or (new/amend) ``instrument_id``
 ``unknown_instrument``    the instrument of a new/amend event is not in the known set
 ``unknown_book``          the book is not in the known set (when one is given)
@@ -83,16 +83,28 @@ def _deadletter_counter(registry: CollectorRegistry) -> Counter:
 
 
 class _SequenceState:
-    """Last accepted sequence per source; the verdict on the next one."""
+    """Last accepted sequence per source and partition key (factor id of a tick, book of a position event).
+
+    A source's sequence increases over all its messages, so it increases over those of any one key too; and Kafka
+    keeps order per key (one key, one partition) but not across partitions. Checking per (source, key) therefore
+    catches every duplicate and reordering the bus can see, without flagging the interleaving of partitions.
+    """
 
     def __init__(self) -> None:
-        self.last: dict[str, int] = {}
+        self.last: dict[tuple[str, str], int] = {}
 
     def state(self) -> dict[str, Any]:
-        return {"last_sequence": dict(self.last)}
+        nested: dict[str, dict[str, int]] = {}
+        for (source, key), seq in self.last.items():
+            nested.setdefault(source, {})[key] = seq
+        return {"last_sequence": nested}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.last = {str(k): int(v) for k, v in state.get("last_sequence", {}).items()}
+        self.last = {
+            (str(source), str(key)): int(seq)
+            for source, per_key in state.get("last_sequence", {}).items()
+            for key, seq in per_key.items()
+        }
 
 
 class _Validator:
@@ -102,7 +114,7 @@ class _Validator:
         self._counter = _deadletter_counter(registry if registry is not None else METRICS_REGISTRY)
 
     def state(self) -> dict[str, Any]:
-        """The validator's state as plain data (last accepted sequence per source), for a checkpoint."""
+        """The validator's state as plain data, ``{"last_sequence": {source: {key: sequence}}}``, for a checkpoint."""
         return self._sequences.state()
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -114,7 +126,10 @@ class _Validator:
             self._counter.labels(topic, reason).inc(n)
 
     def _validate(
-        self, records: Sequence[Record], check: Callable[[Any], tuple[str, str] | None]
+        self,
+        records: Sequence[Record],
+        check: Callable[[Any], tuple[str, str] | None],
+        key_of: Callable[[Any], str],
     ) -> tuple[list[Any], list[DeadLetter]]:
         """Decode ``records``, apply ``check`` then the per-source sequence rule; accepted messages advance the
         sequence state. Dead letters come back in (partition, offset) order and are counted."""
@@ -127,9 +142,10 @@ class _Validator:
         for record, message in zip(good, messages, strict=True):
             problem = check(message)
             if problem is None:
-                previous = last.get(message.source)
+                source_key = (message.source, key_of(message))
+                previous = last.get(source_key)
                 if previous is None or message.sequence > previous:
-                    last[message.source] = message.sequence
+                    last[source_key] = message.sequence
                     accepted.append(message)
                     continue
                 reason = "duplicate_sequence" if message.sequence == previous else "out_of_order_sequence"
@@ -139,6 +155,14 @@ class _Validator:
             dead.sort(key=lambda d: (d.partition, d.offset))
             self._count(dead)
         return accepted, dead
+
+
+def _factor_of(tick: Tick) -> str:
+    return tick.factor_id
+
+
+def _book_of(event: PositionEvent) -> str:
+    return event.book
 
 
 def _dead(record: Record, reason: str, field: str) -> DeadLetter:
@@ -197,7 +221,7 @@ class TickValidator(_Validator):
     def validate(self, records: Sequence[Record]) -> tuple[list[Tick], list[DeadLetter]]:
         """The valid ticks of ``records`` in order, and a dead letter for every other record."""
         horizon = self.clock() + self.max_future_us
-        return self._validate(records, lambda tick: self.check(tick, horizon))
+        return self._validate(records, lambda tick: self.check(tick, horizon), _factor_of)
 
 
 class PositionEventValidator(_Validator):
@@ -237,7 +261,7 @@ class PositionEventValidator(_Validator):
 
     def validate(self, records: Sequence[Record]) -> tuple[list[PositionEvent], list[DeadLetter]]:
         """The valid events of ``records`` in order, and a dead letter for every other record."""
-        return self._validate(records, self.check)
+        return self._validate(records, self.check, _book_of)
 
 
 def publish_dead_letters(
