@@ -381,25 +381,39 @@ def test_fx_tick_rescales_instead_of_repricing(bank: SampleBank, monkeypatch: py
     _assert_close(engine.all_snapshots(0), reference_snapshots(engine))
 
 
-def test_rate_tick_reprices_only_instruments_reading_that_tenor(
-    bank: SampleBank, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A tick on the 30Y point reprices only the instruments with a cash flow (or expiry) beyond 20Y."""
+def test_rate_tick_moves_only_instruments_reading_that_tenor(bank: SampleBank) -> None:
+    """A tick on the 30Y point changes the values of only the instruments with a cash flow (or expiry) beyond
+    20Y; every other row keeps its values bit for bit."""
     engine = _engine(bank, replace(CFG, exact_every=0))
     fid = "IR.USD.30Y"
     assert fid in engine.factor_ids
-    repriced: list[int] = []
-    value = engine._value
-
-    def spy(rows: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
-        repriced.extend(int(g) for g in engine._row_inst[rows])
-        return value(rows)
-
-    monkeypatch.setattr(engine, "_value", spy)
+    before = engine._L.copy()
     engine.apply_ticks([Tick(fid, engine.current_snapshot()[fid] + 1e-4, "feed", 1, 0)])
     engine.step(1)
+    changed = engine._row_inst[np.flatnonzero(np.any(engine._L != before, axis=1))].tolist()
     usd_curve = [g for g in engine._row_inst.tolist() if "IR.USD.*" in engine._instruments[g].factors("USD")]
-    assert 0 < len(repriced) < len(usd_curve)
-    for g in repriced:
+    assert 0 < len(changed) < len(usd_curve)
+    for g in changed:
         assert engine._instruments[g].maturity.year - bank.snapshot.as_of.year > 19  # type: ignore[attr-defined]
     _assert_close(engine.all_snapshots(0), reference_snapshots(engine))
+
+
+def test_exact_resync_agrees_with_the_shifted_ladder(bank: SampleBank) -> None:
+    """Bonds and swaps move by ladder shifts between resyncs; the resync every ``exact_every`` steps recomputes
+    them in full and finds the same figures (1e-12 relative), and both equal the batch engine."""
+    shifted = _engine(bank, replace(CFG, exact_every=0))
+    resynced = _engine(bank, replace(CFG, exact_every=3))
+    rng = np.random.default_rng(8)
+    rates = [f for f in shifted.factor_ids if f.startswith("IR.")]
+    for k in range(9):
+        ticks = [
+            Tick(f, shifted.current_snapshot()[f] + 3e-4 * rng.standard_normal(), "feed", 10 * k + i, 0)
+            for i, f in enumerate(rng.choice(rates, 6))
+        ]
+        shifted.apply_ticks(ticks)
+        resynced.apply_ticks(ticks)
+        shifted.step(k)
+        resynced.step(k)
+    np.testing.assert_allclose(shifted._L, resynced._L, rtol=1e-12, atol=1e-12)
+    _assert_close(shifted.all_snapshots(0), resynced.all_snapshots(0), rel=1e-12)
+    _assert_close(resynced.all_snapshots(0), reference_snapshots(resynced))

@@ -87,3 +87,29 @@ def test_nodes_of_a_tenor_point_are_those_its_instruments_read(
         owners = set(amounts[:, nodes].tocoo().row.tolist()) if nodes.size else set()
         # a node's summed amount can be 0 only when every cash flow on it is 0: it is then not stored
         assert owners == {i for i, d in enumerate(deps) if fid in d}, fid
+
+
+def test_shift_values_is_the_change_of_shifted_values(
+    snapshot: MarketSnapshot, make_instruments: Callable[..., list[Instrument]]
+) -> None:
+    """Moving today's discount factors of a few nodes changes exactly the instruments paying on them, by the
+    difference of the two full valuations (to rounding)."""
+    insts = _cash_flow_instruments(make_instruments, snapshot)
+    ladder = CashflowLadder.build(insts, _local_market(snapshot))
+    rng = np.random.default_rng(6)
+    today = np.array([snapshot[f] for f in ladder.factor_ids])
+    shock = ladder.shock_factors(0.01 * rng.standard_normal((len(today), 20)))
+    df0 = ladder.discount_factors(today[:, None])[:, 0]
+    moved = today.copy()
+    moved[ladder.factor_ids.index("IR.USD.5Y")] += 0.001
+    nodes = ladder.nodes_of(np.array([ladder.factor_ids.index("IR.USD.5Y")]))
+    df1 = df0.copy()
+    df1[nodes] = ladder.discount_factors(moved[:, None], nodes)[:, 0]
+    np.testing.assert_array_equal(df1, ladder.discount_factors(moved[:, None])[:, 0])
+    owners, change = ladder.shift_values(nodes, df1[nodes] - df0[nodes], shock)
+    full = ladder.shifted_values(df1, shock) - ladder.shifted_values(df0, shock)
+    untouched = np.setdiff1d(np.arange(len(insts)), owners)
+    assert owners.size and untouched.size
+    assert np.all(full[untouched] == 0.0)
+    gross = np.asarray(abs(ladder.amounts).sum(axis=1)).ravel()
+    _assert_close(change, full[owners], gross[owners])

@@ -361,6 +361,7 @@ class StreamingEngine:
             ]
             insts = [self._instruments[g] for g in self._row_inst[rows]]
             self._lad = CashflowLadder.build(insts, self._snapshot0)
+            self._lad_rows = np.array(rows, dtype=np.int64)
             self._lad_of_row = np.full(len(self._row_inst), -1, dtype=np.int64)
             self._lad_of_row[rows] = np.arange(len(rows))
             self._lad_cols = np.array([self._fidx[f] for f in self._lad.factor_ids], dtype=np.int64)
@@ -379,6 +380,36 @@ class StreamingEngine:
         nodes = self._lad.nodes_of(pos[pos >= 0])
         if nodes.size:
             self._df0[nodes] = self._lad.discount_factors(self._cur[self._lad_cols][:, None], nodes)[:, 0]
+
+    def _ladder_shift(self, moved: np.ndarray) -> np.ndarray | None:
+        """Move today's discount factors of the nodes reading a moved tenor point and shift the local values of
+        the instruments paying on them (``ΔL = (A·diag(ΔDF_0))@G`` over those nodes only); return their rows.
+
+        None when the shocks are not absolute shifts (then the ladder is valued in full, see ``_ladder_values``).
+        Rounding of the shifts is reset every ``exact_every`` steps by :meth:`_resync_ladder`.
+        """
+        if self._G is None:
+            self._ladder_sync(moved)
+            return None
+        pos = self._lad_pos[moved]
+        nodes = self._lad.nodes_of(pos[pos >= 0])
+        if nodes.size == 0:
+            return np.empty(0, dtype=np.int64)
+        new = self._lad.discount_factors(self._cur[self._lad_cols][:, None], nodes)[:, 0]
+        d_today = new - self._df0[nodes]
+        self._df0[nodes] = new
+        owners, d_local = self._lad.shift_values(nodes, d_today, self._G)
+        rows = self._lad_rows[owners]
+        self._L[rows] += d_local
+        return rows
+
+    def _resync_ladder(self) -> None:
+        """Local values of every current ladder row recomputed in full from today's discount factors."""
+        if self._lad_dirty or self._G is None or not len(self._lad_rows):
+            return
+        rows = self._lad_rows[~self._stale[self._lad_rows]]
+        self._L[rows] = self._lad.shifted_values(self._df0, self._G, self._lad_of_row[rows])
+        self._translate(rows, incremental=False)
 
     def _ladder_values(self, lad_rows: np.ndarray) -> np.ndarray:
         """Values of ladder instruments (local currency) under every scenario and today."""
@@ -719,6 +750,7 @@ class StreamingEngine:
             self._steps += 1
             self._since_exact += 1
             if self.config.exact_every and self._since_exact >= self.config.exact_every:
+                self._resync_ladder()
                 self._recompute_leaves()
             if self._slow_fresh:
                 self._touched = set(range(len(self._node_ids)))
@@ -740,12 +772,17 @@ class StreamingEngine:
         cols, vals = cols[moved], vals[moved]
         if cols.size == 0:
             return
+        # the ladder at the levels before the move (rebuilt after new rows or a restore), then shifted
+        self._ladder_sync()
         self._cur[cols] = vals
-        if not self._lad_dirty:
-            self._ladder_sync(cols)
+        shifted = self._ladder_shift(cols)
         self._dep_index()
         rows = np.unique(_gather(self._fr_ptr, self._fr_idx, cols))
         rescale = np.unique(_gather(self._xr_ptr, self._xr_idx, cols))
+        if shifted is not None:
+            # bonds and swaps moved by their ladder shift: only re-translate them
+            rows = rows[self._lad_of_row[rows] < 0]
+            rescale = np.union1d(rescale, shifted)
         if rows.size == 0 and rescale.size == 0:
             return
         self._pos_index()

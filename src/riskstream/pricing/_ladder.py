@@ -69,6 +69,8 @@ class CashflowLadder:
     pillars: np.ndarray
     log_weights: np.ndarray
     factor_ids: tuple[str, ...]
+    #: ``amounts`` by node (CSC), to find the instruments paying on given nodes.
+    by_node: sp.csc_matrix
 
     @classmethod
     def build(cls, instruments: Sequence[Instrument], snapshot: MarketSnapshot) -> CashflowLadder:
@@ -107,7 +109,7 @@ class CashflowLadder:
             has = np.flatnonzero(counts > k)
             pillars[has, k] = log_df.indices[log_df.indptr[has] + k]
             weights[has, k] = log_df.data[log_df.indptr[has] + k]
-        return cls(a, node_ccy, node_time, pillars, weights, curves.factor_ids)
+        return cls(a, node_ccy, node_time, pillars, weights, curves.factor_ids, a.tocsc())
 
     @property
     def n_nodes(self) -> int:
@@ -167,6 +169,27 @@ class CashflowLadder:
         out[:, :-1] = (a @ sp.diags(today)) @ shock
         out[:, -1] = a @ today
         return out
+
+    def shift_values(
+        self, nodes: np.ndarray, d_today: np.ndarray, shock: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Change of :meth:`shifted_values` when today's discount factors of ``nodes`` move by ``d_today``.
+
+        Only the instruments paying on those nodes change, by ``(amounts[:, nodes]·diag(ΔDF_0)) @ G[nodes]``
+        (and ``amounts[:, nodes] @ ΔDF_0`` today): the cost is that of the cash flows on the moved nodes, not of
+        whole schedules. Equal to the difference of two :meth:`shifted_values` to rounding.
+
+        Returns
+        -------
+        the instruments paying on ``nodes`` (sorted), and their value changes (n, n_scenarios + 1).
+        """
+        sub = sp.csr_matrix(self.by_node[:, nodes])
+        owners = np.flatnonzero(np.diff(sub.indptr))
+        sub = sub[owners]
+        out = np.empty((len(owners), shock.shape[1] + 1))
+        out[:, :-1] = (sub @ sp.diags(d_today)) @ shock[nodes]
+        out[:, -1] = sub @ d_today
+        return owners, out
 
     def values(self, discount: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Values in the instruments' own currencies: ``amounts[rows] @ discount``, (n_rows, n_scenarios)."""
