@@ -33,7 +33,7 @@ def test_tier_moves_old_dates_and_views_never_double_count(tmp_path):
     hot = {p["business_date"] for p in store._table("risk_results").partitions()}
     assert hot == {d.isoformat() for d in DAYS[6:]}
     assert store.tier(today=date(2026, 11, 20)).moved == ()  # idempotent
-    # a re-run for a cold date lands in hot: the date is in both tiers, and hot wins
+    # a re-run for a cold date moves the whole date back to hot (and drops its cold copy)
     _commit(store, DAYS[0], value=5.0)
     assert count(store) == 180
     con = duckdb.connect()

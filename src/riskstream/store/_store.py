@@ -152,6 +152,14 @@ def _is_conflict(exc: Exception) -> bool:
     return "conflict" in text or "concurrent" in text or "version already exists" in text
 
 
+def _vector_length(table: pa.Table) -> int | None:
+    """The length of the first non-null ``pnl_vector`` of ``table`` (validated chunks have one length)."""
+    if "pnl_vector" not in table.column_names:
+        return None
+    lengths = pc.drop_null(pc.list_value_length(table.column("pnl_vector")))
+    return int(lengths[0].as_py()) if len(lengths) else None
+
+
 def _years_before(d: date, years: int) -> date:
     y = d.year - years
     return date(y, d.month, min(d.day, calendar.monthrange(y, d.month)[1]))
@@ -176,6 +184,8 @@ class RiskStore:
         else:
             self.cold_root = str(root / cold)
         self.staging = root / "staging"
+        # job id -> pnl_vector length of the rows outside its scope, read once at the job's first put
+        self._vector_lengths: dict[str, int | None] = {}
 
     # --- opening --------------------------------------------------------------------------------------
 
@@ -326,23 +336,34 @@ class RiskStore:
             scope=job.scope,
             books=self.jobs.books(),
         )
+        if (n := _vector_length(table)) is not None:
+            stored = self._vector_lengths.get(job_id)
+            if job_id not in self._vector_lengths or (stored is not None and stored != n):
+                # read once per job; a mismatch is read again (another job may have re-run that scope)
+                stored = self._stored_vector_length(job, self._table(RESULTS))
+                self._vector_lengths[job_id] = stored
+            self._check_vector_length(job, chunk_id, n, stored)
         if "committed_at" in table.column_names:
             table = table.drop_columns(["committed_at"])
         path = stage(table, self.staging / job_id, chunk_id)
         return ChunkReceipt(job_id, chunk_id, table.num_rows, tuple(table.column_names), str(path))
 
     def status(self, job_id: str) -> JobStatus:
-        """State, chunks received / expected, rows (staged, or committed) and the committed version."""
+        """State, chunks received / expected, rows (staged, or committed) and the committed version.
+
+        After a commit the staged chunks are gone: chunks and rows are those the catalog recorded at commit.
+        """
         job = self._job(job_id)
         chunks = staged_chunks(self.staging / job_id)
         rows = job.rows if job.rows is not None else sum(pq.read_metadata(p).num_rows for p in chunks)
+        received = job.chunks if job.state == JobState.COMMITTED and job.chunks is not None else len(chunks)
         return JobStatus(
             job_id,
             job.state,
             job.namespace,
             job.business_date,
             job.scope,
-            len(chunks),
+            received,
             job.expected_chunks,
             int(rows),
             job.committed_version,
@@ -355,6 +376,7 @@ class RiskStore:
         if job.state not in (JobState.OPEN, JobState.ABORTED):
             raise JobStateError(job_id, job.state, "abort")
         self.jobs.update(job_id, state=JobState.ABORTED)
+        self._vector_lengths.pop(job_id, None)
         shutil.rmtree(self.staging / job_id, ignore_errors=True)
 
     def _predicate(self, job: JobRecord) -> str:
@@ -446,6 +468,7 @@ class RiskStore:
         replaced = 0
         known: dict[tuple[str, str | None], tuple[int, pa.Table]] = {}
         measures: tuple[str, ...] = ()
+        chunks = len(staged_chunks(self.staging / job_id))
         try:
             if version is None:
                 table = self._assemble(job)
@@ -460,8 +483,12 @@ class RiskStore:
         except (ChunkRejectedError, SchemaEvolutionError, JobStateError) as exc:
             self.jobs.update(job_id, state=JobState.OPEN, error=str(exc))
             raise
+        self._drop_cold_copy(job.business_date)
         self.refresh_preaggregations(known)
-        self.jobs.update(job_id, state=JobState.COMMITTED, committed_version=version, rows=rows)
+        self.jobs.update(
+            job_id, state=JobState.COMMITTED, committed_version=version, rows=rows, chunks=chunks
+        )
+        self._vector_lengths.pop(job_id, None)
         shutil.rmtree(self.staging / job_id, ignore_errors=True)
         deliveries = self._notify(job, version, rows, measures)
         return CommitResult(
@@ -476,28 +503,63 @@ class RiskStore:
                 return int(h.get("operationMetrics", {}).get("num_added_rows", 0))
         return 0
 
+    def _cold_carry(self, job: JobRecord, hot: DeltaTable) -> tuple[pa.Table, int] | None:
+        """For a job whose business date is in the cold tier only (not in the ``hot`` snapshot): the cold rows
+        of that date outside the job's (namespace, scope), which its commit carries into hot so that hot holds
+        the whole date, and the number of cold rows inside the scope (those the job replaces). None otherwise.
+        """
+        day = job.business_date
+        if day in self._dates(hot):
+            return None
+        cold = self._table(RESULTS, cold=True)
+        if cold is None or day not in self._dates(cold):
+            return None
+        rows = cold.to_pyarrow_dataset(
+            file_pruning_predicate=[("business_date", "=", day.isoformat())]
+        ).to_table()
+        inside = self._scope_filter(job)
+        return rows.filter(~inside), rows.filter(inside).num_rows
+
     def _replace(self, job: JobRecord, table: pa.Table) -> tuple[int, int]:
-        """One Delta transaction: delete the scope's rows (replace-where) and add ``table``; retried on conflict."""
-        predicate = self._predicate(job)
-        props = CommitProperties(
-            custom_metadata={
-                JOB_KEY: job.job_id,
-                PARTS_KEY: json.dumps([f"{job.business_date.isoformat()}/{job.namespace}"]),
-            },
-            app_transactions=[Transaction(f"riskstream:{job.job_id}", 1)],
-        )
+        """One Delta transaction: delete the scope's rows (replace-where) and add ``table``; retried on conflict.
+
+        When the business date is in the cold tier only, the transaction replaces the whole date in hot instead
+        (it holds nothing there) with ``table`` plus the cold rows of the date outside the job's scope; the cold
+        copy is dropped afterwards (`_drop_cold_copy`). Refuses the job (`ChunkRejectedError`) when its scenario
+        vectors differ in length from the stored rows of its date and namespace outside its scope.
+        """
+        iso = job.business_date.isoformat()
         delay = 0.02
         last: Exception | None = None
+        predicate = self._predicate(job)
         for _attempt in range(self.config.commit_retries):
             dt = self._results_table()
             replaced = 0
+            if job.scope:  # a job without scope replaces every vector of its date and namespace
+                stored = self._stored_vector_length(job, dt)
+                self._check_vector_length(job, "*", _vector_length(table), stored)
+            carry = self._cold_carry(job, dt)
+            if carry is None:
+                predicate, data, parts = self._predicate(job), table, [f"{iso}/{job.namespace}"]
+            else:
+                # hot has nothing of the date: replacing the whole date conflicts with any concurrent commit
+                # that puts rows there, which then retries on the new snapshot
+                predicate, parts = f"business_date = {_lit(job.business_date)}", [f"{iso}/*"]
+                data = pa.concat_tables([table, carry[0]], promote_options="default")
+            props = CommitProperties(
+                custom_metadata={JOB_KEY: job.job_id, PARTS_KEY: json.dumps(parts)},
+                app_transactions=[Transaction(f"riskstream:{job.job_id}", 1)],
+            )
             try:
-                replaced = dt.to_pyarrow_dataset(
-                    file_pruning_predicate=[("business_date", "=", job.business_date.isoformat())]
-                ).count_rows(filter=self._scope_filter(job))
+                if carry is None:
+                    replaced = dt.to_pyarrow_dataset(
+                        file_pruning_predicate=[("business_date", "=", iso)]
+                    ).count_rows(filter=self._scope_filter(job))
+                else:
+                    replaced = carry[1]
                 self._write(
                     dt,
-                    table,
+                    data,
                     mode="overwrite",
                     predicate=predicate,
                     partition_by=[RESULTS_PARTITION],
@@ -521,6 +583,26 @@ class RiskStore:
             f"job {job.job_id!r}: scope {predicate!r} kept conflicting with concurrent commits after "
             f"{self.config.commit_retries} attempts: {last}"
         )
+
+    def _drop_cold_copy(self, day: date) -> None:
+        """Delete ``day`` from the cold tier if the hot tier holds it (readers take such a date from hot only).
+
+        Runs after a commit that carried a cold date into hot; a crash before it leaves the date in both tiers,
+        which reads the same, and the retried commit drops it. The tier lock keeps `tier` from moving the date
+        back to cold between the check and the delete.
+        """
+        with self._lock("tier"):
+            hot = self._table(RESULTS)
+            cold = self._table(RESULTS, cold=True)
+            if hot is None or cold is None or day not in self._dates(cold) or day not in self._dates(hot):
+                return
+            props = CommitProperties(
+                custom_metadata={
+                    "riskstream.operation": "drop-cold-copy",
+                    PARTS_KEY: json.dumps([f"{day}/*"]),
+                }
+            )
+            self._delete(RESULTS, f"business_date = {_lit(day)}", props, cold=True)
 
     def _results_table(self) -> DeltaTable:
         """The hot risk_results table, created empty (standard columns) the first time.
@@ -547,11 +629,54 @@ class RiskStore:
         return dt
 
     @staticmethod
-    def _scope_filter(job: JobRecord) -> pc.Expression:
-        expr = pc.field("namespace") == job.namespace
+    def _scope_filter(job: JobRecord, *, inside: bool = True) -> pc.Expression:
+        """Rows of the job's namespace inside its scope (``inside=False``: the namespace's rows outside it)."""
+        scope: pc.Expression | None = None
         for column, values in (job.scope or {}).items():
-            expr = expr & pc.field(column).isin(list(values))
-        return expr
+            term = pc.field(column).isin(list(values))
+            scope = term if scope is None else scope & term
+        expr = pc.field("namespace") == job.namespace
+        if inside:
+            return expr if scope is None else expr & scope
+        return expr & ~scope if scope is not None else expr & pc.scalar(False)
+
+    def _date_source(self, day: date, hot: DeltaTable | None) -> DeltaTable | None:
+        """The tier a reader takes ``day`` from: hot when the date is there (``hot``: that snapshot), else cold."""
+        if hot is not None and day in self._dates(hot):
+            return hot
+        cold = self._table(RESULTS, cold=True)
+        return cold if cold is not None and day in self._dates(cold) else None
+
+    def _stored_vector_length(self, job: JobRecord, hot: DeltaTable | None) -> int | None:
+        """The ``pnl_vector`` length of the job's (business_date, namespace) rows outside its scope, or None.
+
+        None when the job owns the whole partition (no scope) or no such row has a vector. The stored rows all
+        have one length (each commit was checked), so one row tells it.
+        """
+        if not job.scope:
+            return None
+        source = self._date_source(job.business_date, hot)
+        if source is None or "pnl_vector" not in pa.schema(source.schema().to_arrow()).names:
+            return None
+        dataset = source.to_pyarrow_dataset(
+            file_pruning_predicate=[("business_date", "=", job.business_date.isoformat())]
+        )
+        flt = self._scope_filter(job, inside=False) & pc.field("pnl_vector").is_valid()
+        head = dataset.head(1, columns=["pnl_vector"], filter=flt)
+        return int(pc.list_value_length(head.column(0))[0].as_py()) if head.num_rows else None
+
+    @staticmethod
+    def _check_vector_length(job: JobRecord, chunk_id: str, n: int | None, stored: int | None) -> None:
+        """Refuse vectors of length ``n`` when the stored ones of the date and namespace have length ``stored``."""
+        if n is not None and stored is not None and n != stored:
+            raise ChunkRejectedError(
+                job.job_id,
+                chunk_id,
+                f"field 'pnl_vector' has length {n}; the rows of {job.namespace} {job.business_date} outside "
+                f"the job's scope have length {stored} (one scenario count per business date and namespace)",
+                field="pnl_vector",
+                value=n,
+            )
 
     def _notify(
         self, job: JobRecord, version: int, rows: int, measures: tuple[str, ...]
@@ -605,9 +730,9 @@ class RiskStore:
         return None
 
     @contextmanager
-    def _preagg_lock(self) -> Iterator[None]:
-        # one rebuilder at a time, so source versions stamped on the pre-aggregations only grow
-        with open(self.root / ".preagg.lock", "a") as fh:
+    def _lock(self, name: str) -> Iterator[None]:
+        """An exclusive file lock ``<root>/.<name>.lock`` (shared by every process using this root)."""
+        with open(self.root / f".{name}.lock", "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -641,7 +766,8 @@ class RiskStore:
         out: dict[str, int] = {}
         if not self.config.preaggregations:
             return out
-        with self._preagg_lock():
+        # one rebuilder at a time, so source versions stamped on the pre-aggregations only grow
+        with self._lock("preagg"):
             hot = self._table(RESULTS)
             if hot is None:
                 return out
@@ -836,10 +962,19 @@ class RiskStore:
         today = today or date.today()
         cutoff = np.busday_offset(np.datetime64(today, "D"), -self.config.hot_days, roll="backward")
         cutoff_date = cutoff.astype(object)
+        # the lock: a commit that carried a cold date into hot drops the cold copy only while the date is hot
+        with self._lock("tier"):
+            moved, rows = self._tier_dates(cutoff_date)
+        if moved:
+            self.refresh_preaggregations()
+        return TierResult(tuple(moved), rows, cutoff_date)
+
+    def _tier_dates(self, cutoff: date) -> tuple[list[date], int]:
+        """Copy each hot date before ``cutoff`` to cold, then delete it from hot; the dates moved and rows."""
         hot = self._table(RESULTS)
         if hot is None:
-            return TierResult((), 0, cutoff_date)
-        moved = sorted(d for d in self._dates(hot) if d < cutoff_date)
+            return [], 0
+        moved = sorted(d for d in self._dates(hot) if d < cutoff)
         rows = 0
         for d in moved:
             data = hot.to_pyarrow_dataset(
@@ -870,9 +1005,7 @@ class RiskStore:
                     commit_properties=props,
                 )
             self._delete(RESULTS, f"business_date = '{d}'", props)
-        if moved:
-            self.refresh_preaggregations()
-        return TierResult(tuple(moved), rows, cutoff_date)
+        return moved, rows
 
     def _delete(self, name: str, predicate: str, props: CommitProperties, cold: bool = False) -> None:
         for _ in range(self.config.commit_retries):
