@@ -281,3 +281,34 @@ def test_migration_adds_the_chunk_count_to_an_existing_catalog(v0001_url: str) -
         assert old is not None and (old.rows, old.chunks) == (18, None)
         catalog.update_job("old", chunks=4)
         assert catalog.job("old").chunks == 4  # type: ignore[union-attr]
+
+
+# --- tiering against concurrent commits -------------------------------------------------------------
+
+
+def test_a_commit_racing_tier_is_never_deleted_with_the_hot_copy(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`tier` copies a date to cold and then deletes it from hot; a commit to that date landing in between
+    would be deleted without reaching cold. Widen the window (sleep before the delete) and commit into it."""
+    import threading
+    import time
+
+    store = RiskStore.open(tmp_path / "s", config=StoreConfig(hot_days=3))
+    _commit(store, COLD_DAY, desks=("RATES",), value=1.0)
+    copied = threading.Event()
+    real_delete = store._delete
+
+    def slow_delete(*args, **kwargs):  # type: ignore[no-untyped-def]
+        copied.set()
+        time.sleep(0.5)
+        return real_delete(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_delete", slow_delete)
+    job = store.open_job("EOD", COLD_DAY, scope={"desk": ["FX"]})
+    store.put_chunk(job, rows(business_date=COLD_DAY, desks=("FX",), value=2.0))
+    with ThreadPoolExecutor(1) as pool:
+        tiering = pool.submit(store.tier, today=TODAY)
+        assert copied.wait(30)
+        store.commit(job)  # lands during tier's copy → delete window unless commits wait for it
+        assert tiering.result().moved == (COLD_DAY,)
+    # RATES from the first job, FX from the racing one (store_rows: 12·1 + 0.012 and 6·2 + 0.006)
+    assert _by_desk(store) == {("EOD", "RATES"): (12, 12.012), ("EOD", "FX"): (6, 12.006)}

@@ -533,56 +533,67 @@ class RiskStore:
         last: Exception | None = None
         predicate = self._predicate(job)
         for _attempt in range(self.config.commit_retries):
-            dt = self._results_table()
-            replaced = 0
-            if job.scope:  # a job without scope replaces every vector of its date and namespace
-                stored = self._stored_vector_length(job, dt)
-                self._check_vector_length(job, "*", _vector_length(table), stored)
-            carry = self._cold_carry(job, dt)
-            if carry is None:
-                predicate, data, parts = self._predicate(job), table, [f"{iso}/{job.namespace}"]
-            else:
-                # hot has nothing of the date: replacing the whole date conflicts with any concurrent commit
-                # that puts rows there, which then retries on the new snapshot
-                predicate, parts = f"business_date = {_lit(job.business_date)}", [f"{iso}/*"]
-                data = pa.concat_tables([table, carry[0]], promote_options="default")
-            props = CommitProperties(
-                custom_metadata={JOB_KEY: job.job_id, PARTS_KEY: json.dumps(parts)},
-                app_transactions=[Transaction(f"riskstream:{job.job_id}", 1)],
-            )
-            try:
-                if carry is None:
-                    replaced = dt.to_pyarrow_dataset(
-                        file_pruning_predicate=[("business_date", "=", iso)]
-                    ).count_rows(filter=self._scope_filter(job))
-                else:
-                    replaced = carry[1]
-                self._write(
-                    dt,
-                    data,
-                    mode="overwrite",
-                    predicate=predicate,
-                    partition_by=[RESULTS_PARTITION],
-                    schema_mode="merge",
-                    commit_properties=props,
-                )
-            except (CommitFailedError, DeltaError, OSError) as exc:
-                found = self._find_commit(job.job_id)
-                if found is not None:  # an earlier attempt did commit
-                    return found, replaced
-                if not _is_conflict(exc):
-                    raise StoreError(f"commit of job {job.job_id!r} failed: {exc}") from exc
-                last = exc
-                time.sleep(delay * (1 + np.random.default_rng().random()))
-                delay = min(delay * 2, 1.0)
-                continue
-            version = self._find_commit(job.job_id)
-            assert version is not None
-            return version, replaced
+            # shared tier lock from reading the snapshot to the write: commits run concurrently with each
+            # other but never inside `tier`'s copy → delete of a date (a commit landing in hot there would be
+            # deleted without reaching cold), and never decide hot/cold carrying on a snapshot tier then changes
+            with self._lock("tier", shared=True):
+                failure, replaced, predicate = self._replace_once(job, table, iso)
+            if failure is None:
+                version = self._find_commit(job.job_id)
+                assert version is not None
+                return version, replaced
+            found = self._find_commit(job.job_id)
+            if found is not None:  # an earlier attempt did commit
+                return found, replaced
+            if not _is_conflict(failure):
+                raise StoreError(f"commit of job {job.job_id!r} failed: {failure}") from failure
+            last = failure
+            time.sleep(delay * (1 + np.random.default_rng().random()))
+            delay = min(delay * 2, 1.0)
         raise CommitConflictError(
             f"job {job.job_id!r}: scope {predicate!r} kept conflicting with concurrent commits after "
             f"{self.config.commit_retries} attempts: {last}"
         )
+
+    def _replace_once(self, job: JobRecord, table: pa.Table, iso: str) -> tuple[Exception | None, int, str]:
+        """One attempt of `_replace` on the latest snapshot: (the conflict or failure if any, rows replaced,
+        predicate). Runs under the shared tier lock."""
+        dt = self._results_table()
+        replaced = 0
+        if job.scope:  # a job without scope replaces every vector of its date and namespace
+            stored = self._stored_vector_length(job, dt)
+            self._check_vector_length(job, "*", _vector_length(table), stored)
+        carry = self._cold_carry(job, dt)
+        if carry is None:
+            predicate, data, parts = self._predicate(job), table, [f"{iso}/{job.namespace}"]
+        else:
+            # hot has nothing of the date: replacing the whole date conflicts with any concurrent commit
+            # that puts rows there, which then retries on the new snapshot
+            predicate, parts = f"business_date = {_lit(job.business_date)}", [f"{iso}/*"]
+            data = pa.concat_tables([table, carry[0]], promote_options="default")
+        props = CommitProperties(
+            custom_metadata={JOB_KEY: job.job_id, PARTS_KEY: json.dumps(parts)},
+            app_transactions=[Transaction(f"riskstream:{job.job_id}", 1)],
+        )
+        try:
+            if carry is None:
+                replaced = dt.to_pyarrow_dataset(
+                    file_pruning_predicate=[("business_date", "=", iso)]
+                ).count_rows(filter=self._scope_filter(job))
+            else:
+                replaced = carry[1]
+            self._write(
+                dt,
+                data,
+                mode="overwrite",
+                predicate=predicate,
+                partition_by=[RESULTS_PARTITION],
+                schema_mode="merge",
+                commit_properties=props,
+            )
+        except (CommitFailedError, DeltaError, OSError) as exc:
+            return exc, replaced, predicate
+        return None, replaced, predicate
 
     def _drop_cold_copy(self, day: date) -> None:
         """Delete ``day`` from the cold tier if the hot tier holds it (readers take such a date from hot only).
@@ -730,10 +741,11 @@ class RiskStore:
         return None
 
     @contextmanager
-    def _lock(self, name: str) -> Iterator[None]:
-        """An exclusive file lock ``<root>/.<name>.lock`` (shared by every process using this root)."""
+    def _lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
+        """A file lock ``<root>/.<name>.lock`` seen by every process using this root: exclusive, or shared
+        (many holders at once, none while an exclusive holder has it)."""
         with open(self.root / f".{name}.lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
