@@ -63,6 +63,7 @@ from ..pricing import (
     CashflowLadder,
     factor_dependencies_exact,
     sensitivities,
+    single_currency,
     translation_currency,
     value_instruments,
 )
@@ -340,12 +341,22 @@ class StreamingEngine:
         self._fr_ptr, self._fr_idx = _csr(cols, rows, len(self._fids))
         translated = np.flatnonzero(self._row_fx >= 0)
         self._xr_ptr, self._xr_idx = _csr(self._row_fx[translated], translated, len(self._fids))
+        self._row_single = np.array(
+            [single_currency(self._instruments[g]) for g in self._row_inst.tolist()], bool
+        )
         self._deps_dirty = False
 
     def _scenario_levels(self, cols: np.ndarray) -> np.ndarray:
-        cur = self._cur[cols]
-        mult = self._mult[:, cols]
-        return np.where(self._rel[cols], cur * mult, cur + mult)
+        """Levels of ``cols`` under every scenario (scenarios × cols): ``x·m`` relative, ``x + d`` absolute."""
+        out = self._mult[:, cols]
+        rel = self._rel[cols]
+        if rel.all():
+            out *= self._cur[cols]
+        elif not rel.any():
+            out += self._cur[cols]
+        else:
+            return np.where(rel, self._cur[cols] * out, self._cur[cols] + out)
+        return out
 
     def _ladder_sync(self, moved: np.ndarray | None = None) -> None:
         """Bring the cash-flow ladder and its discount factors ``_D`` (nodes × (scenarios + 1)) to the current
@@ -398,6 +409,10 @@ class StreamingEngine:
         new = self._lad.discount_factors(self._cur[self._lad_cols][:, None], nodes)[:, 0]
         d_today = new - self._df0[nodes]
         self._df0[nodes] = new
+        if 2 * nodes.size > self._lad.n_nodes:
+            # most of the curve moved: revalue every ladder row in full (same cost, and exact)
+            self._L[self._lad_rows] = self._lad.shifted_values(self._df0, self._G)
+            return self._lad_rows
         owners, d_local = self._lad.shift_values(nodes, d_today, self._G)
         rows = self._lad_rows[owners]
         self._L[rows] += d_local
@@ -434,9 +449,10 @@ class StreamingEngine:
         on = np.flatnonzero(lad >= 0)
         if on.size:
             out[on] = self._ladder_values(lad[on])
-        translated = self._row_fx[rows] >= 0
+        # single-currency instruments in one call with every FX at 1 (local values), currency pairs in another
+        single = self._row_single[rows]
         off = lad < 0
-        for part in (np.flatnonzero(translated & off), np.flatnonzero(~translated & off)):
+        for part in (np.flatnonzero(single & off), np.flatnonzero(~single & off)):
             if part.size == 0:
                 continue
             sub = rows[part]
@@ -444,9 +460,9 @@ class StreamingEngine:
             fids = tuple(self._fids[c] for c in cols)
             # the current market rides along as one more scenario: one pricing call values both
             levels = np.vstack([self._scenario_levels(cols), self._cur[cols][None, :]])
-            if translated[part[0]]:
+            if single[part[0]]:
                 # FX.<ccy> at 1 in every scenario: the pricers then return the value in the local currency
-                units = tuple(sorted({self._fids[c] for c in self._row_fx[sub].tolist()}))
+                units = tuple(sorted({self._fids[c] for c in self._row_fx[sub].tolist() if c >= 0}))
                 fids += units
                 levels = np.hstack([levels, np.ones((levels.shape[0], len(units)))])
             insts = [self._instruments[g] for g in self._row_inst[sub]]
@@ -481,22 +497,21 @@ class StreamingEngine:
         local = self._L[rows]
         fx = self._row_fx[rows]
         value = local[:, -1].copy()
-        if np.any(fx >= 0):
-            # scenario levels of each distinct FX rate once (few currencies, many rows); row 0 = no translation
-            uniq, inv = np.unique(fx, return_inverse=True)
-            has = uniq >= 0
-            table = np.ones((len(uniq), self.n_scenarios))
-            table[has] = self._scenario_levels(uniq[has]).T
-            today = np.ones(len(uniq))
-            today[has] = self._cur[uniq[has]]
-            pnl = table[inv.ravel()]
-            pnl *= local[:, :-1]
-            value *= today[inv.ravel()]
-        else:
-            pnl = local[:, :-1].copy()
+        pnl = local[:, :-1]  # a view of the gathered copy, worked in place
+        t = np.flatnonzero(fx >= 0)
+        if t.size:
+            # scenario levels of each distinct FX rate once (few currencies, many rows)
+            uniq, inv = np.unique(fx[t], return_inverse=True)
+            scen = self._scenario_levels(uniq).T[inv.ravel()]
+            if t.size == len(rows):
+                pnl *= scen
+            else:
+                pnl[t] *= scen
+            value[t] *= self._cur[uniq][inv.ravel()]
         pnl -= value[:, None]
         if incremental:
-            delta = pnl - self._P[rows]
+            delta = self._P[rows]
+            np.subtract(pnl, delta, out=delta)
             self._P[rows] = pnl
             self._add_to_leaves(rows, delta)
         else:

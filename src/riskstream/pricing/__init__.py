@@ -9,7 +9,7 @@ relative for EQ, FX and VOL (``X·∂V/∂X``, ``X²·∂²V/∂X²``), absolute
 from ._black_scholes import BlackScholesGreeks, black_scholes, black_scholes_greeks
 from ._cashflows import coupon_times
 from ._curve import CurveSet, discount_factors, interpolation_weights, zero_rates
-from ._dependencies import factor_dependencies_exact, translation_currency
+from ._dependencies import factor_dependencies_exact, single_currency, translation_currency
 from ._ladder import CASHFLOW_SCHEDULES, CashflowLadder
 from ._reference import reference_value, reference_values
 from ._sensitivities import Sensitivities, factor_dependencies, sensitivities, sensitivities_by_bumping
@@ -34,6 +34,7 @@ __all__ = [
     "reference_values",
     "sensitivities",
     "sensitivities_by_bumping",
+    "single_currency",
     "translation_currency",
     "value_instruments",
     "zero_rates",

@@ -30,7 +30,7 @@ from ..domain import TENORS, Instrument, InstrumentType, MarketSnapshot, rate_fa
 from ._curve import interpolation_weights
 from ._ladder import CASHFLOW_SCHEDULES as _CASHFLOWS
 
-__all__ = ["factor_dependencies_exact", "translation_currency"]
+__all__ = ["factor_dependencies_exact", "single_currency", "translation_currency"]
 
 #: Families valued as ``FX.<currency> × (value in the instrument's own currency)``.
 _TRANSLATED = frozenset(
@@ -44,14 +44,18 @@ _TRANSLATED = frozenset(
 )
 
 
+def single_currency(instrument: Instrument) -> bool:
+    """Whether the instrument is valued as ``FX.<currency> × V_local``, ``V_local`` free of every FX rate."""
+    return getattr(instrument, "type", None) in _TRANSLATED
+
+
 def translation_currency(instrument: Instrument, reporting_currency: str) -> str | None:
     """The currency ``c`` if the instrument is worth ``FX.<c> × V_local`` with ``V_local`` free of ``FX.<c>``.
 
     ``None`` for the reporting currency (nothing to translate) and for currency-pair instruments (FX forwards
     and options read both FX rates through the spot ``S = X_for / X_dom``, not as a rescale).
     """
-    kind = getattr(instrument, "type", None)
-    if kind not in _TRANSLATED:
+    if not single_currency(instrument):
         return None
     ccy = str(getattr(instrument, "currency", reporting_currency))
     return None if ccy == reporting_currency else ccy
