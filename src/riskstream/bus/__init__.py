@@ -18,6 +18,7 @@ from ._base import (
     open_bus,
     partition_for,
 )
+from ._batch import RawBatch, TickBatch, decode_tick_columns
 from ._kafka import KafkaBus, MockCluster
 from ._memory import MemoryBus
 from ._schemas import (
@@ -51,13 +52,16 @@ __all__ = [
     "MockCluster",
     "PositionEventValidator",
     "Producer",
+    "RawBatch",
     "Record",
     "StoreEvent",
+    "TickBatch",
     "TickValidator",
     "TopicPartition",
     "Topics",
     "check_compatible",
     "codec_for",
+    "decode_tick_columns",
     "murmur2",
     "now_us",
     "open_bus",

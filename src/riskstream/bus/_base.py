@@ -10,9 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from riskstream.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._batch import RawBatch
 
 __all__ = [
     "Bus",
@@ -152,6 +155,8 @@ class Consumer(Protocol):
     def seek(self, tp: TopicPartition, offset: int) -> None: ...
 
     def poll(self, max_records: int = 10_000, timeout: float = 0.1) -> list[Record]: ...
+
+    def poll_batch(self, max_records: int = 10_000, timeout: float = 0.1) -> RawBatch: ...
 
     def position(self, tp: TopicPartition) -> int: ...
 

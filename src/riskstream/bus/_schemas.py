@@ -697,6 +697,8 @@ def _decode_tick_v1(v: bytes) -> Tick:
             pos += 1
             n |= (b & 0x7F) << shift
             shift += 7
+        if shift > 70 or n >> 64:  # beyond 10 bytes or 64 bits: fastavro wraps such values, so defer to it
+            raise ValueError("varint longer than 64 bits")
         n = (n >> 1) ^ -(n & 1)
         if kind == 0:
             if n < 0 or pos + n > len(v):

@@ -31,11 +31,13 @@ from collections import Counter as _Tally
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
 from riskstream.domain import DeadLetter, PositionEvent, PositionEventKind, Tick
 
 from ._base import Producer, Record, Topics, now_us
+from ._batch import RawBatch, TickBatch, decode_tick_columns
 from ._schemas import AvroCodec, codec_for
 
 __all__ = [
@@ -222,6 +224,155 @@ class TickValidator(_Validator):
         """The valid ticks of ``records`` in order, and a dead letter for every other record."""
         horizon = self.clock() + self.max_future_us
         return self._validate(records, lambda tick: self.check(tick, horizon), _factor_of)
+
+    def validate_batch(self, raw: RawBatch) -> tuple[TickBatch, list[DeadLetter]]:
+        """Columnar :meth:`validate`: the valid ticks of ``raw`` as a :class:`TickBatch` in arrival order and a
+        dead letter for every other record — the same ticks, dead letters (reasons, fields, order), counters and
+        sequence state as ``validate(raw.records())``, with the checks done on whole columns."""
+        horizon = min(self.clock() + self.max_future_us, _I64_MAX)
+        n = len(raw)
+        batch, failures = decode_tick_columns(
+            raw.values, self.codec, partition=raw.partition, offset=raw.offset
+        )
+        if failures:
+            bad = np.zeros(n, bool)
+            bad[[i for i, _, _ in failures]] = True
+            source_row = np.flatnonzero(~bad)  # batch row → raw row
+        else:
+            source_row = np.arange(n)
+        factors = batch.factors
+        known = np.fromiter((f in self.known_factors for f in factors), bool, len(factors))
+        price = np.fromiter((f.startswith(PRICE_LIKE_PREFIXES) for f in factors), bool, len(factors))
+        fi = batch.factor_index
+        value, bid, ask, has_bid, has_ask = batch.value, batch.bid, batch.ask, batch.has_bid, batch.has_ask
+        is_price = price[fi]
+        # the checks of `check`, in its order: np.select takes the first that holds
+        problem = np.select(
+            [
+                ~np.isfinite(value),
+                has_bid & ~np.isfinite(bid),
+                has_ask & ~np.isfinite(ask),
+                is_price & (value <= 0),
+                is_price & has_bid & (bid <= 0),
+                is_price & has_ask & (ask <= 0),
+                has_bid & has_ask & (bid > ask),
+                ~known[fi],
+                batch.event_time_us > horizon,
+            ],
+            np.arange(1, len(_TICK_PROBLEMS) - 2, dtype=np.int8),
+            np.int8(0),
+        )
+        passed = np.flatnonzero(problem == 0)
+        if len(passed):
+            problem[passed] = self._sequence_problems(batch, passed)
+        accepted = problem == 0
+        dead = [_dead_at(raw, i, reason, field) for i, reason, field in failures]
+        rejected = np.flatnonzero(~accepted)
+        for row, code in zip(rejected.tolist(), problem[rejected].tolist(), strict=True):
+            dead.append(_dead_at(raw, int(source_row[row]), *_TICK_PROBLEMS[code]))
+        if dead:
+            dead.sort(key=lambda d: (d.partition, d.offset))
+            self._count(dead)
+        return (batch if not len(rejected) else batch.select(accepted)), dead
+
+    def _sequence_problems(self, batch: TickBatch, rows: np.ndarray) -> np.ndarray:
+        """Problem codes (0, duplicate, out of order) of ``rows`` (passing every other check, in arrival order)
+        against the last accepted sequence per (source, factor); advances that state by the accepted rows.
+
+        A row is accepted iff its sequence exceeds every earlier passing row of its group and the group's state:
+        a rejected row never exceeded that maximum, so the running maximum of all passing rows is the running
+        last-accepted sequence."""
+        n_factors = max(len(batch.factors), 1)
+        group = batch.source_index[rows].astype(np.int64) * n_factors + batch.factor_index[rows]
+        seq = batch.sequence[rows]
+        order = np.argsort(group, kind="stable")  # groups together, arrival order within each
+        g, q = group[order], seq[order]
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        last = self._sequences.last
+        factors, sources = batch.factors, batch.sources
+        keys = [(sources[k // n_factors], factors[k % n_factors]) for k in g[starts].tolist()]
+        initial = [last.get(key) for key in keys]
+        codes = np.zeros(len(rows), np.int8)
+        first_in_group = np.zeros(len(q), bool)
+        first_in_group[starts] = True
+        rising = np.r_[True, q[1:] > q[:-1]] | first_in_group
+        has_initial = np.array([x is not None for x in initial], bool)
+        init_values = np.array([0 if x is None else x for x in initial], np.int64)
+        if rising.all() and (q[starts][has_initial] > init_values[has_initial]).all():
+            sorted_codes = np.zeros(len(q), np.int8)  # the usual case: every group rises throughout
+        else:
+            sorted_codes = _grouped_sequence_codes(q, starts, has_initial, init_values)
+        codes[order] = sorted_codes
+        # the new state: the last (= highest) accepted sequence of every group that accepted one
+        ok = sorted_codes == 0
+        if ok.any():
+            group_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(q)]))
+            took = np.zeros(len(starts), bool)
+            took[group_of[ok]] = True
+            best = np.full(len(starts), np.iinfo(np.int64).min, np.int64)
+            np.maximum.at(best, group_of[ok], q[ok])  # accepted sequences rise: the highest is the last
+            for k, b in zip(np.flatnonzero(took).tolist(), best[took].tolist(), strict=True):
+                last[keys[k]] = b
+        return codes
+
+
+def _grouped_sequence_codes(
+    q: np.ndarray, starts: np.ndarray, has_initial: np.ndarray, init_values: np.ndarray
+) -> np.ndarray:
+    """Problem codes of sequences ``q`` sorted by group (groups begin at ``starts``; arrival order within), each
+    group starting from its initial last sequence where it has one: a running maximum per group, computed on
+    dense ranks offset by group so one cumulative maximum over the whole array never crosses groups."""
+    n_groups = len(starts)
+    group_of = np.repeat(np.arange(n_groups), np.diff(np.r_[starts, len(q)]))
+    # one virtual row per group ahead of its rows, holding the initial state (or nothing: rank -1)
+    values = np.concatenate([init_values[has_initial], q])
+    _, ranks = np.unique(values, return_inverse=True)
+    ranks = ranks.reshape(len(values)).astype(np.int64)
+    init_rank = np.full(n_groups, -1, np.int64)
+    init_rank[has_initial] = ranks[: int(has_initial.sum())]
+    q_rank = ranks[int(has_initial.sum()) :]
+    span = len(values) + 1
+    keyed = group_of * span + q_rank
+    # exclusive running maximum within the group, seeded with the initial rank
+    running = np.maximum.accumulate(keyed)
+    before = np.empty(len(q), np.int64)
+    before[1:] = running[:-1]
+    before[starts] = np.iinfo(np.int64).min
+    seed = group_of * span + init_rank[group_of]
+    before = np.maximum(before, seed)
+    previous = before - group_of * span  # rank of the last accepted sequence; -1: none yet
+    codes = np.zeros(len(q), np.int8)
+    codes[(previous >= 0) & (q_rank == previous)] = _DUPLICATE
+    codes[(previous >= 0) & (q_rank < previous)] = _OUT_OF_ORDER
+    return codes
+
+
+_I64_MAX = int(np.iinfo(np.int64).max)
+#: problem code → (reason, field) of a tick, in the order of TickValidator.check; then the two sequence reasons
+_TICK_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("", ""),
+    ("not_finite", "value"),
+    ("not_finite", "bid"),
+    ("not_finite", "ask"),
+    ("non_positive_price", "value"),
+    ("non_positive_price", "bid"),
+    ("non_positive_price", "ask"),
+    ("bid_ask_crossed", "bid"),
+    ("unknown_factor", "factor_id"),
+    ("future_event_time", "event_time_us"),
+    ("duplicate_sequence", "sequence"),
+    ("out_of_order_sequence", "sequence"),
+)
+_DUPLICATE = len(_TICK_PROBLEMS) - 2
+_OUT_OF_ORDER = len(_TICK_PROBLEMS) - 1
+
+
+def _dead_at(raw: RawBatch, i: int, reason: str, field: str) -> DeadLetter:
+    tp = raw.tps[int(raw.tp_index[i])]
+    value = raw.values[i]
+    return DeadLetter(
+        tp.topic, tp.partition, int(raw.offset[i]), reason, field, bytes(value or b""), raw.keys[i]
+    )
 
 
 class PositionEventValidator(_Validator):
