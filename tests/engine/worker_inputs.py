@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from riskstream.domain import Tick
+from riskstream.bus import Bus, partition_for
+from riskstream.domain import PositionEvent, PositionEventKind, Tick
 from riskstream.engine._stream_config import StreamConfig
 from riskstream.engine._worker import WorkerConfig
 from riskstream.marketdata import SimulatedClock, SyntheticFeed, Universe, synthetic_history
@@ -37,6 +39,50 @@ def replay_ticks(seconds: float = 4.0, rate: float = 500.0, seed: int = 1) -> li
         clock.advance(100_000)
         ticks.extend(feed.next_batch(100_000))
     return ticks
+
+
+def position_events(seconds: float = 4.0, n: int = 40, seed: int = 2) -> list[PositionEvent]:
+    """``n`` trade events on the small bank spread over ``seconds`` of session: amends (quantity × 1.5), cancels
+    and new positions on instruments the bank holds; one source, sequence 1, 2, ... in event-time order."""
+    bank = small_bank()
+    pos = bank.portfolio().positions
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(pos.position_id), size=n, replace=False)
+    times = np.sort(rng.integers(START_US, START_US + int(seconds * 1e6), size=n))
+    insts = bank.portfolio().instruments
+    events: list[PositionEvent] = []
+    for i, (r, t) in enumerate(zip(pick.tolist(), times.tolist(), strict=True)):
+        attrs = {a: str(pos.attributes[a][r]) for a in ("desk", "trader") if a in pos.attributes}
+        book = str(pos.attributes["book"][r])
+        pid = str(pos.position_id[r])
+        iid = insts[int(pos.instrument[r])].instrument_id
+        qty = float(pos.quantity[r])
+        kind = (PositionEventKind.AMEND, PositionEventKind.CANCEL, PositionEventKind.NEW)[i % 3]
+        if kind is PositionEventKind.NEW:
+            pid, qty = f"INTRADAY-{i}", -qty
+        elif kind is PositionEventKind.AMEND:
+            qty *= 1.5
+        events.append(
+            PositionEvent(kind, pid, book, "oms", i + 1, t, iid if kind is not PositionEventKind.CANCEL else "",
+                          qty if kind is not PositionEventKind.CANCEL else 0.0, **attrs)
+        )  # fmt: skip
+    return events
+
+
+def publish_events(bus: Bus, events: list[PositionEvent], codecs: object) -> None:
+    """Produce position events to ``positions`` keyed by book (the partition a book's worker owns)."""
+    producer = bus.producer()
+    n = bus.partitions(bus.topics.positions)
+    for e in events:
+        key = e.book.encode()
+        producer.produce(
+            bus.topics.positions,
+            codecs.position.encode(e),  # type: ignore[attr-defined]
+            key=key,
+            partition=partition_for(key, n),
+        )
+    producer.flush()
+    producer.close()
 
 
 def sim_config(tmp: Path, seconds: float = 4.0, **kw: object) -> WorkerConfig:

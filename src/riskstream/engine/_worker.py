@@ -58,6 +58,7 @@ import contextlib
 import json
 import math
 import os
+import signal
 import struct
 import sys
 import threading
@@ -102,6 +103,7 @@ __all__ = [
     "ensure_vectors_topic",
     "main",
     "node_book",
+    "serve",
 ]
 
 #: internal topic of leaf P&L vectors, worker → aggregator
@@ -139,6 +141,10 @@ class WorkerConfig:
         Default limits: this multiple of each book's start-of-day VaR.
     poll_records
         Most records read per poll.
+    assigned
+        ``None``: join the consumer group on ``positions`` (partitions move between the group's workers). A tuple
+        of partitions: own exactly those, manually assigned, with no group membership — for a single worker (no
+        rebalance to wait for after a crash) or a fixed split between workers.
     """
 
     group: str = "risk-workers"
@@ -155,6 +161,7 @@ class WorkerConfig:
     stream: StreamConfig = field(default_factory=lambda: StreamConfig(slow_every_s=0.0))
     limit_multiple: float = 1.25
     poll_records: int = 5_000
+    assigned: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("simulation", "live"):
@@ -174,6 +181,11 @@ class WorkerConfig:
             if not (math.isfinite(v) and v > 0):
                 raise ConfigurationError(name, v, "must be a finite number > 0")
         object.__setattr__(self, "checkpoint_dir", Path(self.checkpoint_dir))
+        if self.assigned is not None:
+            parts = tuple(sorted({int(p) for p in self.assigned}))
+            if not parts or parts[0] < 0:
+                raise ConfigurationError("assigned", self.assigned, "must name partitions ≥ 0")
+            object.__setattr__(self, "assigned", parts)
 
     @property
     def first_window(self) -> int:
@@ -833,7 +845,19 @@ class RiskWorker:
     ) -> None:
         """Consume and close windows until ``stop`` is set, ``timeout_s`` passes, ``max_windows`` windows closed,
         or (``until_end``, simulation) every partition of the group reached the last window."""
-        self._consumer.subscribe([self.bus.topics.positions], self._on_assign, self._on_revoke)
+        positions = self.bus.topics.positions
+        if self.config.assigned is None:
+            self._consumer.subscribe([positions], self._on_assign, self._on_revoke)
+        else:
+            bad = [p for p in self.config.assigned if p >= self.n_positions]
+            if bad:
+                raise ConfigurationError(
+                    "assigned", bad, f"topic {positions!r} has {self.n_positions} partitions"
+                )
+            tps = [TopicPartition(positions, p) for p in self.config.assigned]
+            # each runner seeks to its checkpointed offset once its lease is held (`_start_waiting`)
+            self._consumer.assign({tp: 0 for tp in tps})
+            self._on_assign(tps)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
             while True:
@@ -895,27 +919,85 @@ class RiskWorker:
 # subprocess entry point
 
 
+def serve(
+    bus_url: str,
+    portfolio: Path,
+    config: WorkerConfig,
+    *,
+    partitions: int = 4,
+    registry_url: str = "mock://",
+    session_timeout_ms: int | None = None,
+    until_end: bool = False,
+    timeout_s: float | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, int]:
+    """Run one worker process's worker until ``stop``, ``timeout_s`` or (``until_end``) the last window; returns
+    its counters. ``session_timeout_ms`` sets the group session timeout on Kafka (how long a crashed member keeps
+    its partitions before the group reassigns them; a broker accepts its ``group.min.session.timeout.ms`` and
+    up, 6 s by default)."""
+    from ..refdata import load_portfolio
+
+    loaded = load_portfolio(portfolio)
+    bus = open_bus(bus_url, partitions=partitions, registry_url=registry_url)
+    try:
+        timing = getattr(bus, "group_timing", None)
+        if session_timeout_ms is not None and isinstance(timing, dict):
+            if session_timeout_ms < 1:
+                raise ConfigurationError("session_timeout_ms", session_timeout_ms, "must be ≥ 1")
+            timing["session.timeout.ms"] = int(session_timeout_ms)
+            timing["heartbeat.interval.ms"] = max(1, int(session_timeout_ms) // 5)
+        worker = RiskWorker(
+            bus, loaded.portfolio, loaded.snapshot, loaded.history, config, name=f"pid{os.getpid()}"
+        )
+        worker.run(stop=stop, until_end=until_end, timeout_s=timeout_s)
+        return worker.stats()
+    finally:
+        bus.close()
+
+
+def _partition_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ConfigurationError("own", text, "expected partitions like '0,1,3'") from None
+
+
+def _stop_on_sigterm() -> threading.Event:
+    """An event set by SIGTERM/SIGINT: the worker then checkpoints its partitions and leaves the group."""
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+    return stop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m riskstream.engine._worker --bus URL --portfolio DIR ...``: one worker process."""
+    """``python -m riskstream.engine._worker --bus URL --portfolio DIR ...``: one worker process (prints its
+    counters as one JSON line when it stops)."""
     ap = argparse.ArgumentParser(prog="riskstream-worker", description=main.__doc__)
     ap.add_argument("--bus", required=True, help="memory | kafka://mock | kafka://HOST:PORT")
     ap.add_argument("--portfolio", required=True, type=Path)
     ap.add_argument("--group", default="risk-workers")
     ap.add_argument("--checkpoint-dir", type=Path, default=Path(".riskstream/checkpoints"))
     ap.add_argument("--mode", choices=("simulation", "live"), default="live")
-    ap.add_argument("--window-us", type=int, default=_US)
+    ap.add_argument("--window-us", type=int, default=_US, help="simulation window, µs of event time")
     ap.add_argument("--start-us", type=int, default=0)
     ap.add_argument("--end-us", type=int, default=None)
+    ap.add_argument("--trigger-ms", type=float, default=200.0, help="live window, ms")
     ap.add_argument("--checkpoint-every", type=int, default=10, help="windows (simulation)")
+    ap.add_argument("--checkpoint-every-s", type=float, default=5.0, help="seconds (live)")
     ap.add_argument("--window", type=int, default=500, help="historical scenarios")
-    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--partitions", type=int, default=4, help="partition count of topics the mock creates")
+    ap.add_argument("--own", type=_partition_list, default=None, help="manual assignment, e.g. 0,1,2,3")
+    ap.add_argument("--session-timeout-ms", type=int, default=None)
     ap.add_argument("--registry-url", default="mock://")
     ap.add_argument("--until-end", action="store_true")
     ap.add_argument("--timeout", type=float, default=None)
     args = ap.parse_args(argv)
-    from ..refdata import load_portfolio
-
-    loaded = load_portfolio(args.portfolio)
     config = WorkerConfig(
         group=args.group,
         checkpoint_dir=args.checkpoint_dir,
@@ -923,18 +1005,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         window_us=args.window_us,
         start_us=args.start_us,
         end_us=args.end_us,
+        trigger_ms=args.trigger_ms,
         checkpoint_every_windows=args.checkpoint_every,
+        checkpoint_every_s=args.checkpoint_every_s,
         stream=StreamConfig(window=args.window, slow_every_s=0.0),
+        assigned=args.own,
     )
-    bus = open_bus(args.bus, partitions=args.partitions, registry_url=args.registry_url)
-    try:
-        worker = RiskWorker(
-            bus, loaded.portfolio, loaded.snapshot, loaded.history, config, name=f"pid{os.getpid()}"
-        )
-        worker.run(until_end=args.until_end, timeout_s=args.timeout)
-        sys.stdout.write(json.dumps(worker.stats()) + "\n")
-    finally:
-        bus.close()
+    stats = serve(
+        args.bus,
+        args.portfolio,
+        config,
+        partitions=args.partitions,
+        registry_url=args.registry_url,
+        session_timeout_ms=args.session_timeout_ms,
+        until_end=args.until_end,
+        timeout_s=args.timeout,
+        stop=_stop_on_sigterm(),
+    )
+    sys.stdout.write(json.dumps(stats) + "\n")
+    sys.stdout.flush()
     return 0
 
 
