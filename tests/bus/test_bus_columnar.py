@@ -295,8 +295,8 @@ def test_poll_batch_returns_what_poll_returns(bus: Bus, topic: str) -> None:
         if len(records) >= n and sum(map(len, raws)) >= n:
             break
 
-    def where(r: Record) -> tuple[str, int, int, bytes | None, bytes]:
-        return r.topic, r.partition, r.offset, r.key, r.value
+    def where(r: Record) -> tuple[str, int, int, bytes | None, bytes, int]:
+        return r.topic, r.partition, r.offset, r.key, r.value, r.timestamp_us
 
     from_batches = [r for raw in raws for r in raw.records()]
     assert sorted(map(where, from_batches)) == sorted(map(where, records))

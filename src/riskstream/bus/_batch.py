@@ -12,7 +12,7 @@ generic fastavro decoder, which is the reference: it decodes the row or names wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +44,18 @@ class RawBatch:
     offset: np.ndarray
     keys: list[bytes | None]
     values: list[bytes]
-    timestamp_us: np.ndarray
+    #: the timestamps, or a function computing them when first asked (Kafka: reading them costs ~70 ns a message)
+    timestamps: np.ndarray | Callable[[], np.ndarray]
+
+    @property
+    def timestamp_us(self) -> np.ndarray:
+        """Append time of each row (int64, microseconds since the epoch)."""
+        stamps = self.timestamps
+        return stamps() if callable(stamps) else stamps
 
     def __post_init__(self) -> None:
         n = len(self.values)
-        for name in ("tp_index", "offset", "keys", "timestamp_us"):
+        for name in ("tp_index", "offset", "keys"):
             if len(getattr(self, name)) != n:
                 raise InvalidFieldError(
                     name, len(getattr(self, name)), f"expected {n} entries, one per value"
@@ -342,13 +349,14 @@ class _Parser:
             return np.zeros(0, np.int64), []
         n_words = -(-int(length.max()) // 8)
         at = np.minimum(start, self.limit)
-        words = []
-        h = length.astype(np.uint64) * _HASH_MUL
-        for j in range(n_words):
-            w = self.words[at + 8 * j] & _BYTE_MASKS[np.clip(length - 8 * j, 0, 8)]
-            words.append(w)
-            h = (h ^ w) * _HASH_MUL
-            h ^= h >> np.uint64(29)
+        words = [self.words[at + 8 * j] & _BYTE_MASKS[np.clip(length - 8 * j, 0, 8)] for j in range(n_words)]
+        if n_words == 1:
+            h = words[0].copy()  # short ids: the word itself (the check below tells "a" from "a\0")
+        else:
+            h = length.astype(np.uint64) * _HASH_MUL
+            for w in words:
+                h = (h ^ w) * _HASH_MUL
+                h ^= h >> np.uint64(29)
         h[~self.ok] = 0
         codes, uniques = pd.factorize(h)
         first = np.full(len(uniques), n, np.int64)

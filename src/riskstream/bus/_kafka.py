@@ -449,7 +449,10 @@ class KafkaConsumer:
         offsets = np.fromiter(map(_Message.offset, messages), np.int64, n)
         keys = list(map(_Message.key, messages))
         values = list(map(_Message.value, messages))
-        stamps = np.fromiter(map(_timestamp_of, messages), np.int64, n) * 1000
+
+        def stamps() -> np.ndarray:
+            return np.fromiter(map(_timestamp_of, messages), np.int64, n) * 1000
+
         topic = topics[0]
         if topics.count(topic) == n:
             # one topic (the usual case): index partitions through a table as long as the highest partition
