@@ -42,3 +42,38 @@ def test_stream_on_the_kafka_mock(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "FIRM" in {x["node"] for x in _lines(result.stdout)}
     assert any((tmp_path / "ckpt").rglob("p*.ckpt"))
+
+
+@pytest.mark.integration
+def test_worker_command_consumes_a_session_on_kafka(tmp_path: Path) -> None:
+    import uuid
+
+    from worker_inputs import START_US, WINDOW_US, replay_ticks
+
+    from riskstream.bus import open_bus
+    from riskstream.engine._pipeline import publish_ticks
+    from riskstream.engine._worker import VECTORS_TOPIC, Codecs
+
+    folder = portfolio_dir(tmp_path.parent)
+    registry = f"mock://{uuid.uuid4().hex}"
+    bus = open_bus("kafka://mock", partitions=4, registry_url=registry)
+    try:
+        publish_ticks(bus, replay_ticks(2.0), Codecs(bus))
+        bus.ensure_topic(VECTORS_TOPIC)  # type: ignore[attr-defined]
+        args = [
+            "worker", "--bus", f"kafka://{bus.bootstrap}", "--portfolio", str(folder),  # type: ignore[attr-defined]
+            "--checkpoint-dir", str(tmp_path / "ckpt"), "--own", "0,1,2,3", "--mode", "simulation",
+            "--window-us", str(WINDOW_US), "--start-us", str(START_US), "--end-us", str(START_US + 2_000_000),
+            "--window", "250", "--registry-url", registry, "--until-end", "--duration", "60",
+        ]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        stats = _lines(result.stdout)[-1]
+        # 2 s of 250 ms windows, for each of the 4 positions partitions
+        assert stats["windows_closed"] == 4 * 8
+        assert sum(bus.end_offsets(VECTORS_TOPIC).values()) == 4 * 8
+    finally:
+        bus.close()
+    assert sorted(p.name for p in (tmp_path / "ckpt" / "risk-workers").glob("p*.ckpt")) == [
+        f"p{p}.ckpt" for p in range(4)
+    ]

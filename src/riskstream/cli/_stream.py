@@ -2,7 +2,8 @@
 
 Both start the feed(s) producing to ``marketdata.ticks``, N risk workers (threads) and the aggregator, and print
 the firm and desk VaR/ES once a second (a rich table, or JSON lines with ``as_of``, ``node``, ``var``, ``es``).
-A worker process on its own: ``python -m riskstream.engine._worker --bus kafka://HOST:PORT ...``.
+A worker process on its own: ``riskstream worker --bus kafka://HOST:PORT ...`` (the same as ``python -m
+riskstream.engine._worker``).
 """
 
 from __future__ import annotations
@@ -230,3 +231,79 @@ def demo_command(
         window=window,
         rate=1_000.0,
     )
+
+
+@app.command("worker")
+def worker_command(
+    bus: Annotated[
+        str, typer.Option("--bus", help="kafka://HOST:PORT[,HOST:PORT] (or kafka://mock, memory)")
+    ],
+    portfolio: Annotated[
+        Path, typer.Option("--portfolio", help="Portfolio directory (see sample-portfolio).")
+    ],
+    checkpoint_dir: Annotated[
+        Path, typer.Option("--checkpoint-dir", help="Checkpoint folder shared by the group's workers.")
+    ] = Path(".riskstream/checkpoints"),
+    group: Annotated[str, typer.Option(help="Consumer group of the risk workers.")] = "risk-workers",
+    own: Annotated[
+        str | None,
+        typer.Option(
+            help="Own these positions partitions (e.g. 0,1) by manual assignment instead of the group."
+        ),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="live | simulation")] = "live",
+    trigger_ms: Annotated[float, typer.Option(help="Live: close a window every this many ms.")] = 200.0,
+    checkpoint_every_s: Annotated[float, typer.Option(help="Live: checkpoint every this many s.")] = 5.0,
+    window_us: Annotated[int, typer.Option(help="Simulation: window length, µs of event time.")] = 1_000_000,
+    start_us: Annotated[int, typer.Option(help="Simulation: session start, µs since the epoch.")] = 0,
+    end_us: Annotated[int | None, typer.Option(help="Simulation: session end, µs since the epoch.")] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Simulation: checkpoint every this many windows.")
+    ] = 10,
+    window: Annotated[int, typer.Option(help="Historical scenarios.")] = 500,
+    session_timeout_ms: Annotated[
+        int | None,
+        typer.Option(help="Kafka group session timeout (how soon a dead worker's partitions move)."),
+    ] = None,
+    registry_url: Annotated[
+        str, typer.Option(help="Schema Registry URL (mock:// = in-process).")
+    ] = "mock://",
+    until_end: Annotated[
+        bool, typer.Option("--until-end", help="Simulation: stop after the last window.")
+    ] = False,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Run one risk worker: consume ticks and position events, publish snapshots and vectors, checkpoint.
+
+    Equivalent to ``python -m riskstream.engine._worker``. SIGTERM or Ctrl-C checkpoints every owned partition
+    and leaves the group; prints the worker's counters as one JSON line at the end.
+    """
+    from ..engine._worker import partition_list, serve, stop_on_signals
+
+    if mode not in ("live", "simulation"):
+        raise ConfigurationError("mode", mode, "must be 'live' or 'simulation'")
+    config = WorkerConfig(
+        group=group,
+        checkpoint_dir=checkpoint_dir,
+        mode=mode,  # type: ignore[arg-type]
+        window_us=window_us,
+        start_us=start_us,
+        end_us=end_us,
+        trigger_ms=trigger_ms,
+        checkpoint_every_windows=checkpoint_every,
+        checkpoint_every_s=checkpoint_every_s,
+        stream=StreamConfig(window=window, slow_every_s=0.0),
+        assigned=partition_list(own) if own else None,
+    )
+    with stop_on_signals() as stop:
+        stats = serve(
+            bus,
+            portfolio,
+            config,
+            registry_url=registry_url,
+            session_timeout_ms=session_timeout_ms,
+            until_end=until_end,
+            timeout_s=duration,
+            stop=stop,
+        )
+    sys.stdout.write(json.dumps(stats) + "\n")

@@ -64,7 +64,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -103,7 +103,9 @@ __all__ = [
     "ensure_vectors_topic",
     "main",
     "node_book",
+    "partition_list",
     "serve",
+    "stop_on_signals",
 ]
 
 #: internal topic of leaf P&L vectors, worker → aggregator
@@ -955,24 +957,32 @@ def serve(
         bus.close()
 
 
-def _partition_list(text: str) -> tuple[int, ...]:
+def partition_list(text: str) -> tuple[int, ...]:
+    """``"0,1,3"`` → ``(0, 1, 3)`` (the ``--own`` option)."""
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise ConfigurationError("own", text, "expected partitions like '0,1,3'") from None
 
 
-def _stop_on_sigterm() -> threading.Event:
-    """An event set by SIGTERM/SIGINT: the worker then checkpoints its partitions and leaves the group."""
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT while the block runs (the worker then checkpoints its partitions and leaves
+    the group); the previous handlers come back afterwards. Off the main thread, an event nothing sets."""
     stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
 
     def handler(_signum: int, _frame: Any) -> None:
         stop.set()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
-    return stop
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -992,7 +1002,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--checkpoint-every-s", type=float, default=5.0, help="seconds (live)")
     ap.add_argument("--window", type=int, default=500, help="historical scenarios")
     ap.add_argument("--partitions", type=int, default=4, help="partition count of topics the mock creates")
-    ap.add_argument("--own", type=_partition_list, default=None, help="manual assignment, e.g. 0,1,2,3")
+    ap.add_argument("--own", type=partition_list, default=None, help="manual assignment, e.g. 0,1,2,3")
     ap.add_argument("--session-timeout-ms", type=int, default=None)
     ap.add_argument("--registry-url", default="mock://")
     ap.add_argument("--until-end", action="store_true")
@@ -1011,17 +1021,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=StreamConfig(window=args.window, slow_every_s=0.0),
         assigned=args.own,
     )
-    stats = serve(
-        args.bus,
-        args.portfolio,
-        config,
-        partitions=args.partitions,
-        registry_url=args.registry_url,
-        session_timeout_ms=args.session_timeout_ms,
-        until_end=args.until_end,
-        timeout_s=args.timeout,
-        stop=_stop_on_sigterm(),
-    )
+    with stop_on_signals() as stop:
+        stats = serve(
+            args.bus,
+            args.portfolio,
+            config,
+            partitions=args.partitions,
+            registry_url=args.registry_url,
+            session_timeout_ms=args.session_timeout_ms,
+            until_end=args.until_end,
+            timeout_s=args.timeout,
+            stop=stop,
+        )
     sys.stdout.write(json.dumps(stats) + "\n")
     sys.stdout.flush()
     return 0
