@@ -32,7 +32,7 @@ from ._entitle import check_columns, quote, row_clauses, row_filter_columns, sec
 from ._federate import REFERENCE_PREFIXES, ReferenceJoin, plan_references
 from ._report import NON_DIMENSIONS, AsOf, Filter, MeasureSpec, Report
 from ._result import ReportResult
-from ._session import Cursor, Session, session
+from ._session import Cursor, Session, results_version, session
 
 __all__ = ["run_report"]
 
@@ -56,7 +56,7 @@ class _Context:
     def current_version(self) -> int:
         """The latest risk_results version, read once per report (every side of a diff sees the same one)."""
         if self.latest_version is None:
-            self.latest_version = int(self.store.results_version())
+            self.latest_version = results_version(self.store)
         return self.latest_version
 
     def raw(self, as_of: AsOf | None) -> tuple[str, dict[str, str], int | None, tuple[Any, ...]]:
@@ -541,20 +541,35 @@ def _widen(long: pd.DataFrame, rows: list[str], columns: list[str], labels: list
     if long.empty or not columns:
         out = long
     else:
-        keys = [_column_key(v) for v in long[columns].itertuples(index=False, name=None)]
+        keys = [_column_key(v) for v in zip(*(long[c].tolist() for c in columns), strict=True)]
         order = sorted(set(keys))
-        cells: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for key, rec in zip(keys, long[rows + labels].itertuples(index=False, name=None), strict=True):
-            row = cells.setdefault(tuple(rec[: len(rows)]), {})
-            for label, v in zip(labels, rec[len(rows) :], strict=True):
-                row[f"{label}[{key}]"] = v
+        col_code = pd.Index(order).get_indexer(pd.Index(keys))
+        if rows:
+            row_code, row_keys = pd.MultiIndex.from_frame(long[rows]).factorize()
+            assert isinstance(row_keys, pd.MultiIndex)
+            out = row_keys.to_frame(index=False)
+            out.columns = rows
+        else:
+            row_code, out = np.zeros(len(long), np.int64), pd.DataFrame(index=[0])
+        data: dict[str, Any] = {}
+        for label in labels:
+            values = long[label].to_numpy()
+            filled = np.zeros((len(out), len(order)), dtype=bool)
+            filled[row_code, col_code] = True
+            numeric = values.dtype.kind in "iuf"
+            grid = np.full(
+                (len(out), len(order)), np.nan if numeric else None, dtype=float if numeric else object
+            )
+            grid[row_code, col_code] = values
+            for j, key in enumerate(order):
+                column = grid[:, j]
+                if values.dtype.kind in "iu" and filled[:, j].all():
+                    column = column.astype(values.dtype)
+                data[f"{label}[{key}]"] = column
         names = [f"{label}[{k}]" for k in order for label in labels]
-        out = pd.DataFrame(
-            [list(k) + [vals.get(n) for n in names] for k, vals in cells.items()], columns=rows + names
-        )
-        for n in names:
-            if out[n].dtype == object:
-                out[n] = pd.to_numeric(out[n])
+        out = pd.concat([out.reset_index(drop=True), pd.DataFrame({n: data[n] for n in names})], axis=1)
+        if not rows:
+            out = out[names]
     if rows and not out.empty:
         out = out.sort_values(rows, na_position="last", kind="stable").reset_index(drop=True)
     return out
@@ -596,6 +611,11 @@ def _diff(ctx: _Context, report: Report, as_of: AsOf | None) -> _Frame:
     )
 
 
+def _to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """The result frame as Arrow (NaN becomes NULL, as ``Table.from_pandas`` does, without its metadata)."""
+    return pa.table({str(c): pa.array(frame[c], from_pandas=True) for c in frame.columns})
+
+
 def run_report(
     store: Any, report: Report, user: str, *, as_of: AsOf | None = None, route: str = "auto"
 ) -> ReportResult:
@@ -635,11 +655,7 @@ def run_report(
     except (AccessDeniedError, QueryError) as exc:
         state.audit.submit(user, "query", {**detail, "error": str(exc)}, None)
         raise
-    table = (
-        frame.frame
-        if isinstance(frame.frame, pa.Table)
-        else pa.Table.from_pandas(frame.frame, preserve_index=False)
-    )
+    table = frame.frame if isinstance(frame.frame, pa.Table) else _to_arrow(frame.frame)
     state.audit.submit(
         user, "query", {**detail, "route": frame.route, "version": frame.version}, table.num_rows
     )
