@@ -299,6 +299,8 @@ def test_poll_batch_returns_what_poll_returns(bus: Bus, topic: str) -> None:
         return r.topic, r.partition, r.offset, r.key, r.value, r.timestamp_us
 
     from_batches = [r for raw in raws for r in raw.records()]
+    from_parts = [r for raw in raws for part in raw.split().values() for r in part.records()]
+    assert sorted(map(where, from_parts)) == sorted(map(where, from_batches))
     assert sorted(map(where, from_batches)) == sorted(map(where, records))
     assert len(from_batches) == n
     for raw in raws:  # within a partition, offset order

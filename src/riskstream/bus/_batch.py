@@ -87,6 +87,25 @@ class RawBatch:
         np.maximum.at(last, self.tp_index, self.offset)
         return {tp: int(o) + 1 for tp, o in zip(self.tps, last.tolist(), strict=True) if o >= 0}
 
+    def split(self) -> dict[TopicPartition, RawBatch]:
+        """One batch per topic-partition (rows in their order), for state kept per partition."""
+        if len(self.tps) <= 1:
+            return {self.tps[0]: self} if self.tps else {}
+        out: dict[TopicPartition, RawBatch] = {}
+        stamps = self.timestamp_us
+        for k, tp in enumerate(self.tps):
+            rows = np.flatnonzero(self.tp_index == k)
+            picked = rows.tolist()
+            out[tp] = RawBatch(
+                (tp,),
+                np.zeros(len(rows), np.int32),
+                self.offset[rows],
+                [self.keys[i] for i in picked],
+                [self.values[i] for i in picked],
+                stamps[rows],
+            )
+        return out
+
     def records(self) -> list[Record]:
         """The rows as ``Record`` objects (what ``poll`` returns)."""
         tps = self.tps
