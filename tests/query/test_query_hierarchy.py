@@ -142,3 +142,12 @@ def test_hierarchy_fields_are_checked() -> None:
     with pytest.raises(QueryError) as info:
         load_report({"kind": "hierarchy", "hierarchy": ["desk"], "path": ["RATES"], "measures": ["pv"]})
     assert info.value.field == "path"
+
+
+def test_blocked_var_es_equals_one_call() -> None:
+    from riskstream.query._run import _row_var_es
+
+    pnl = np.random.default_rng(5).standard_t(3, size=(9000, 40))  # 3 blocks of rows, the last one short
+    for conf in (0.9, 0.975):
+        got, want = _row_var_es(pnl, conf), var_es(pnl, conf)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

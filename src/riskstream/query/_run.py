@@ -14,7 +14,9 @@ scanned. Both give the same answer (up to floating-point summation order).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -398,6 +400,20 @@ def _rollup_vectors(
     return out
 
 
+_VAR_CHUNK = 4096
+
+
+def _row_var_es(matrix: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """`var_es` of every row, in blocks of rows spread over threads (numpy's partition releases the GIL, and a
+    block of a few thousand vectors stays in cache): the same figures as one call, several times faster."""
+    if len(matrix) <= _VAR_CHUNK:
+        return var_es(matrix, confidence)
+    blocks = [matrix[i : i + _VAR_CHUNK] for i in range(0, len(matrix), _VAR_CHUNK)]
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(lambda block: var_es(block, confidence), blocks))
+    return np.concatenate([v for v, _ in parts]), np.concatenate([e for _, e in parts])
+
+
 def _hierarchy(ctx: _Context, report: Report, bd: date | str, as_of: AsOf | None) -> _Frame:
     """Every node of the hierarchy below the report's path (the path's node itself first, then depth-first):
     plain figures rolled up from the leaf cells, VaR/ES from each node's element-wise summed vectors."""
@@ -471,7 +487,8 @@ def _hierarchy(ctx: _Context, report: Report, bd: date | str, as_of: AsOf | None
                     figures[m.label] = [np.full(size, np.nan) for size in sizes]
                 continue
             rows = np.flatnonzero(mask)
-            matrix = _vector_matrix(vec.column("pnl_vector").take(pa.array(rows)))
+            vectors = vec.column("pnl_vector")
+            matrix = _vector_matrix(vectors if len(rows) == len(mask) else vectors.take(pa.array(rows)))
             sub = [c[n_leaf:][rows] for c in codes]
             # node numbering per depth is shared with the plain figures; nodes without vectors stay NaN
             sub_codes, sub_sizes, back = [], [], []
@@ -487,7 +504,7 @@ def _hierarchy(ctx: _Context, report: Report, bd: date | str, as_of: AsOf | None
                     v = np.full(sizes[depth], np.nan)
                     e = np.full(sizes[depth], np.nan)
                     if len(summed):
-                        var_d, es_d = var_es(summed, conf)
+                        var_d, es_d = _row_var_es(summed, conf)
                         v[back[depth][node]] = var_d
                         e[back[depth][node]] = es_d
                     per_depth_var.append(v)
