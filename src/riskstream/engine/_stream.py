@@ -61,6 +61,7 @@ from ..errors import ConfigurationError, InvalidFieldError, RiskstreamError
 from ..pricing import (
     CASHFLOW_SCHEDULES,
     CashflowLadder,
+    PreparedBook,
     factor_dependencies_exact,
     sensitivities,
     single_currency,
@@ -182,6 +183,9 @@ class StreamingEngine:
         # the factor applied to (relative) or added to (absolute) the current level, as apply_shocks does it
         self._mult = np.where(self._rel, np.maximum(1.0 + self._changes, 1.0 + RELATIVE_FLOOR), self._changes)
         self._labels = scen.labels
+        # options, forwards, futures and shares laid out once: a step values any subset without set-up
+        self._book = PreparedBook.build(self._instruments, snapshot, fids)
+        self._book_pos = np.zeros(len(fids) + 1, dtype=np.int64)
         self._fingerprint = hashlib.sha256(self._changes.tobytes() + "\n".join(fids).encode()).hexdigest()
         self._pending: dict[int, float] = {}
         self._pending_other: dict[str, float] = {}
@@ -449,9 +453,27 @@ class StreamingEngine:
         on = np.flatnonzero(lad >= 0)
         if on.size:
             out[on] = self._ladder_values(lad[on])
-        # single-currency instruments in one call with every FX at 1 (local values), currency pairs in another
+        # prepared closed-form instruments in one call: single-currency ones in local currency, pairs in the
+        # reporting currency, the current market riding along as one more scenario
         single = self._row_single[rows]
         off = lad < 0
+        glob = self._row_inst[rows]
+        prep = off & (self._book.kind[glob] >= 0)
+        p = np.flatnonzero(prep)
+        if p.size:
+            g = glob[p]
+            cols = self._book.columns(g)
+            lv = np.empty((len(cols) + 1, self.n_scenarios + 1))
+            lv[:-1, :-1] = self._scenario_levels(cols).T
+            lv[:-1, -1] = self._cur[cols]
+            lv[-1] = 1.0
+            pos = self._book_pos
+            pos[cols] = np.arange(len(cols))
+            pos[-1] = len(cols)
+            out[p] = self._book.values(g, lv, pos)
+        # the rest through the family pricers: single-currency instruments in one call with every FX at 1
+        # (local values), currency pairs in another
+        off &= ~prep
         for part in (np.flatnonzero(single & off), np.flatnonzero(~single & off)):
             if part.size == 0:
                 continue

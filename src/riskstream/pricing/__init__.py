@@ -11,15 +11,18 @@ from ._cashflows import coupon_times
 from ._curve import CurveSet, discount_factors, interpolation_weights, zero_rates
 from ._dependencies import factor_dependencies_exact, single_currency, translation_currency
 from ._ladder import CASHFLOW_SCHEDULES, CashflowLadder
+from ._prepared import PREPARED_FAMILIES, PreparedBook
 from ._reference import reference_value, reference_values
 from ._sensitivities import Sensitivities, factor_dependencies, sensitivities, sensitivities_by_bumping
 from ._valuation import Valuation, instrument_pnl, value_instruments
 
 __all__ = [
     "CASHFLOW_SCHEDULES",
+    "PREPARED_FAMILIES",
     "BlackScholesGreeks",
     "CashflowLadder",
     "CurveSet",
+    "PreparedBook",
     "Sensitivities",
     "Valuation",
     "black_scholes",
