@@ -19,6 +19,7 @@ from riskstream.risk import (
     measure_name,
     scale_horizon,
     tail_weights,
+    var_and_es,
     var_es,
     var_es_reference,
 )
@@ -273,3 +274,33 @@ def test_aggregating_vectors_equals_recomputation(
     var, es = var_es(book_vectors, confidence, rule)  # type: ignore[arg-type]
     for b in range(3):
         assert (var[b], es[b]) == pytest.approx(var_es_reference(book_vectors[b].tolist(), confidence, rule))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pnl=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 4), st.integers(1, 260)),
+        elements=st.integers(-50, 50).map(float),  # small integers: many ties
+    ),
+    var_confidence=st.sampled_from([0.5, 0.9, 0.95, 0.975, 0.99, 0.999]),
+    es_confidence=st.sampled_from([0.5, 0.9, 0.95, 0.975, 0.99, 0.999]),
+    rule=st.sampled_from(["empirical", "linear", "k_plus_1"]),
+)
+def test_var_and_es_equals_var_es_bit_for_bit(
+    pnl: np.ndarray, var_confidence: float, es_confidence: float, rule: str
+) -> None:
+    # the reference is var_es itself, called once per confidence
+    var, es = var_and_es(pnl, var_confidence, es_confidence, rule)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(var, var_es(pnl, var_confidence, rule)[0])  # type: ignore[arg-type]
+    np.testing.assert_array_equal(es, var_es(pnl, es_confidence, rule)[1])  # type: ignore[arg-type]
+
+
+def test_var_and_es_of_continuous_pnl_at_the_regulatory_pair() -> None:
+    rng = np.random.default_rng(3)
+    pnl = rng.standard_t(4, size=(111, 500)) * 1e6
+    var, es = var_and_es(pnl, 0.99, 0.975)
+    np.testing.assert_array_equal(var, var_es(pnl, 0.99)[0])
+    np.testing.assert_array_equal(es, var_es(pnl, 0.975)[1])
+    with pytest.raises(ConfigurationError, match="var_confidence"):
+        var_and_es(pnl, 1.5, 0.975)

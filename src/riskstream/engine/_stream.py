@@ -68,7 +68,7 @@ from ..pricing import (
     translation_currency,
     value_instruments,
 )
-from ..risk import tail_weights, var_es
+from ..risk import tail_weights, var_and_es
 from ..scenarios import RELATIVE_FLOOR
 from ._batch import Contribution, NodeRisk
 from ._factors import _expand
@@ -840,8 +840,7 @@ class StreamingEngine:
             return []
         cfg = self.config
         vectors = np.asarray(self._node_of_leaf()[nodes] @ self._leaf_pnl)
-        var, _ = var_es(vectors, cfg.confidence, cfg.rule)
-        _, es = var_es(vectors, cfg.es_confidence, cfg.rule)
+        var, es = var_and_es(vectors, cfg.confidence, cfg.es_confidence, cfg.rule)
         pv, count = self._node_pv_counts()
         slow = self._slow.measures if self._slow is not None else {}
         offsets = dict(input_offsets or {})
@@ -973,8 +972,7 @@ class StreamingEngine:
             insts = [self._instruments[g] for g in self._row_inst[rows]]
             snapshot_values = dict(zip(self._fids, self._cur.tolist(), strict=True))
             parent = self._parent[n]
-        var, _ = var_es(vec, cfg.confidence, cfg.rule)
-        _, es = var_es(vec, cfg.es_confidence, cfg.rule)
+        var, es = var_and_es(vec, cfg.confidence, cfg.es_confidence, cfg.rule)
         w_var, _ = tail_weights(vec, cfg.confidence, cfg.rule)
         _, w_es = tail_weights(vec, cfg.es_confidence, cfg.rule)
         comp_es = -qty * (p_rows @ w_es[0])

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from ..domain import FIRM, RiskSnapshot
 from ..errors import ConfigurationError, InvalidFieldError
-from ..risk import var_es
+from ..risk import var_and_es
 from ._stream_config import StreamConfig
 
 __all__ = ["Aggregator"]
@@ -92,8 +92,7 @@ class Aggregator:
         cfg = self.config
         nodes, matrix, stacked, leaves = self._tree()
         vectors = np.asarray(matrix @ stacked)
-        var, _ = var_es(vectors, cfg.confidence, cfg.rule)
-        _, es = var_es(vectors, cfg.es_confidence, cfg.rule)
+        var, es = var_and_es(vectors, cfg.confidence, cfg.es_confidence, cfg.rule)
         names = sorted({k for vals in self._values.values() for m in vals.values() for k in m})
         extra = np.zeros((len(leaves), len(names)))
         at = {leaf: j for j, leaf in enumerate(leaves)}

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from ..domain import MarketSnapshot
 from ..errors import RiskstreamError
 from ..pricing import instrument_pnl
-from ..risk import var_es
+from ..risk import var_and_es
 from ..scenarios import HistoricalStress, MonteCarloScenarios, apply_shocks, stress_library
 
 if TYPE_CHECKING:
@@ -71,8 +71,7 @@ def compute_slow_measures(engine: StreamingEngine, copy: dict[str, Any]) -> Slow
 
     shocks = _mc_shocks(engine)[:, cols]
     mc = node_pnl(instrument_pnl(insts, snap, apply_shocks(snap, fids, shocks, types)).values)
-    var, _ = var_es(mc, cfg.confidence, cfg.rule)
-    _, es = var_es(mc, cfg.es_confidence, cfg.rule)
+    var, es = var_and_es(mc, cfg.confidence, cfg.es_confidence, cfg.rule)
     for i, n in enumerate(node_ids):
         measures[n][f"{cfg.var_name}_mc"] = float(var[i])
         measures[n][f"{cfg.es_name}_mc"] = float(es[i])

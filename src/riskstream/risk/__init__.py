@@ -56,6 +56,7 @@ from riskstream.risk._measures import (
     measure_name,
     scale_horizon,
     tail_weights,
+    var_and_es,
     var_es,
     var_es_reference,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "tail_weights",
     "top_contributors",
     "traffic_light",
+    "var_and_es",
     "var_es",
     "var_es_reference",
 ]

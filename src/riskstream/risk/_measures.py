@@ -62,6 +62,7 @@ __all__ = [
     "tail_weights",
     "validate_confidence",
     "validate_horizon_days",
+    "var_and_es",
     "var_es",
     "var_es_reference",
 ]
@@ -274,11 +275,59 @@ def var_es(
     plan = _TailPlan.of(x.shape[-1], alpha, rule)
     worst, order = _order_statistics(x, plan)
     var = -sum(c * order[i] for i, c in plan.var_terms)
+    return np.asarray(var, dtype=np.float64), _tail_mean(worst, order, plan)
+
+
+def _tail_mean(worst: FloatArray, order: dict[int, FloatArray], plan: _TailPlan) -> FloatArray:
+    """Acerbi–Tasche ES (positive loss) from :func:`_order_statistics`' output."""
     head = worst[..., : plan.whole].sum(axis=-1)
     if plan.fraction > 0.0:
         head = head + plan.fraction * order[plan.whole]
-    es = -head / plan.tail
-    return np.asarray(var, dtype=np.float64), np.asarray(es, dtype=np.float64)
+    return np.asarray(-head / plan.tail, dtype=np.float64)
+
+
+def var_and_es(
+    pnl: ArrayLike, var_confidence: float, es_confidence: float, rule: QuantileRule = "empirical"
+) -> tuple[FloatArray, FloatArray]:
+    """VaR at ``var_confidence`` and ES at ``es_confidence`` (positive losses) of each P&L vector, from one pass.
+
+    Equal bit for bit to ``var_es(pnl, var_confidence, rule)[0]`` and ``var_es(pnl, es_confidence, rule)[1]``
+    (the regulatory pair: 99 % VaR, 97.5 % ES), with one ``np.partition`` instead of two when the VaR order
+    statistics lie inside the ES tail (always the case when ``var_confidence ≥ es_confidence``).
+
+    Parameters
+    ----------
+    pnl : array_like
+        Scenario P&L in currency units, shape ``(n_scenarios,)`` or ``(n_nodes, n_scenarios)``.
+    var_confidence, es_confidence : float
+        Confidence levels α in (0, 1) of VaR and of ES.
+    rule : {"empirical", "linear", "k_plus_1"}
+        VaR quantile convention (see the module docstring).
+
+    Returns
+    -------
+    var, es : ndarray
+        Arrays of shape ``pnl.shape[:-1]``, in currency units.
+    """
+    a_var = validate_confidence(var_confidence, "var_confidence")
+    a_es = validate_confidence(es_confidence, "es_confidence")
+    _validate_rule(rule)
+    x = as_pnl(pnl)
+    plan_var = _TailPlan.of(x.shape[-1], a_var, rule)
+    plan_es = _TailPlan.of(x.shape[-1], a_es, rule)
+    top = plan_es.kth[-1]
+    need = [i for i, _ in plan_var.var_terms]
+    if max(need) > top:
+        return var_es(x, a_var, rule)[0], var_es(x, a_es, rule)[1]
+    # the partition of var_es at the ES confidence, so ES is summed in the same order
+    worst, order = _order_statistics(x, plan_es)
+    missing = [i for i in need if i not in order]
+    if missing:
+        # the VaR order statistics are among the top + 1 lowest: a partition of that head finds them
+        head = np.partition(worst[..., : top + 1], missing, axis=-1)
+        order = {**order, **{i: head[..., i] for i in missing}}
+    var = -sum(c * order[i] for i, c in plan_var.var_terms)
+    return np.asarray(var, dtype=np.float64), _tail_mean(worst, order, plan_es)
 
 
 def _share_among_ties(x: FloatArray, values: FloatArray) -> FloatArray:
