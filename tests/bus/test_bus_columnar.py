@@ -42,6 +42,15 @@ floats = st.floats() | st.sampled_from([0.0, -0.0, math.nan, math.inf])
 ticks = st.builds(Tick, text, floats, text, longs, longs, st.none() | floats, st.none() | floats)
 
 
+# a registry of this module's own: the newer Tick version registered below must not become the latest version
+# of the default subject that other tests (in the same process) read from the shared ``mock://`` registry
+REGISTRY = "mock://bus-columnar-tests"
+
+
+def _codec() -> AvroCodec[Tick]:
+    return codec_for(Tick, registry_url=REGISTRY)
+
+
 def _v2_codec() -> AvroCodec[Tick]:
     """A newer compatible Tick schema (an added optional field) on the same subject as the default codec."""
     schema = copy.deepcopy(SCHEMAS[Tick][0])
@@ -49,10 +58,10 @@ def _v2_codec() -> AvroCodec[Tick]:
     schema["doc"] = schema["doc"].replace("version 1", "version 2")
     return AvroCodec(
         Tick,
-        codec_for(Tick).subject,
-        registry_client("mock://"),
+        _codec().subject,
+        registry_client(REGISTRY),
         schema=schema,
-        to_dict=lambda t: {**codec_for(Tick)._to(t), "venue": "XNAS"},
+        to_dict=lambda t: {**_codec()._to(t), "venue": "XNAS"},
         from_dict=lambda d: d,
     )
 
@@ -68,7 +77,7 @@ def _key(t: Tick) -> tuple[Any, ...]:
 @st.composite
 def wire_values(draw: st.DrawFn) -> bytes | None:
     """A wire-format tick, intact or damaged the ways a stream damages it."""
-    codec = codec_for(Tick)
+    codec = _codec()
     value = codec.encode(draw(ticks))
     body_start = 5
     how = draw(
@@ -114,7 +123,7 @@ def wire_values(draw: st.DrawFn) -> bytes | None:
 
 def _reference(values: list[bytes | None]) -> tuple[list[Tick], list[tuple[int, str, str]]]:
     """fastavro, value by value (``codec.decode``), with decode_many's failure fields."""
-    codec = codec_for(Tick)
+    codec = _codec()
     good: list[Tick] = []
     bad: list[tuple[int, str, str]] = []
     for i, v in enumerate(values):
@@ -128,18 +137,18 @@ def _reference(values: list[bytes | None]) -> tuple[list[Tick], list[tuple[int, 
 @settings(max_examples=150, deadline=None)
 @given(values=st.lists(wire_values(), max_size=40))
 def test_columns_equal_fastavro_value_by_value(values: list[bytes | None]) -> None:
-    batch, bad = decode_tick_columns(values)
+    batch, bad = decode_tick_columns(values, _codec())
     good, expected_bad = _reference(values)
     assert bad == expected_bad
     assert [_key(t) for t in batch.to_ticks()] == [_key(t) for t in good]
     # and decode_many (the hand-written decoder first) agrees with both
-    many, many_bad = codec_for(Tick).decode_many(values)  # type: ignore[arg-type]
+    many, many_bad = _codec().decode_many(values)  # type: ignore[arg-type]
     assert many_bad == expected_bad and [_key(t) for t in many] == [_key(t) for t in good]
     assert len(batch) == len(good) and len(set(batch.factors)) == len(batch.factors)
 
 
 def test_overlong_varints_read_as_fastavro_reads_them() -> None:
-    codec = codec_for(Tick)
+    codec = _codec()
     head = codec.encode(Tick("EQ.A", 1.0, "s", 0, 0))[:5] + b"\x08EQ.A" + struct.pack("<d", 1.0) + b"\x02s"
     tail = b"\x02\x00\x00"
     values = [
@@ -148,7 +157,7 @@ def test_overlong_varints_read_as_fastavro_reads_them() -> None:
         head + b"\xff" * 10 + b"\x01" + tail,  # 11 bytes
         head + b"\x80\x80\x00" + tail,  # a non-minimal 0
     ]
-    batch, bad = decode_tick_columns(values)
+    batch, bad = decode_tick_columns(values, _codec())
     good, expected_bad = _reference(values)  # type: ignore[arg-type]
     assert bad == expected_bad and batch.to_ticks() == good
     assert batch.sequence[0] == -(2**63) and batch.sequence[-1] == 0  # zig-zag: Avro spec, "Binary Encoding"
@@ -161,9 +170,9 @@ def test_tick_batch_round_trips_and_selects() -> None:
     assert list(batch.factor_id) == ["EQ.A", "FX.B"] and list(batch.source) == ["s", "t"]
     assert math.isnan(batch.bid[0]) and math.isnan(batch.ask[1])
     assert batch.select(np.array([False, True])).to_ticks() == ticks_[1:]
-    decoded, bad = decode_tick_columns([codec_for(Tick).encode(t) for t in ticks_])
+    decoded, bad = decode_tick_columns([_codec().encode(t) for t in ticks_], _codec())
     assert not bad and decoded.to_ticks() == ticks_
-    assert decode_tick_columns([])[0].to_ticks() == []
+    assert decode_tick_columns([], _codec())[0].to_ticks() == []
 
 
 # -- validate_batch against validate -----------------------------------------------------------------------------
@@ -173,7 +182,7 @@ def test_tick_batch_round_trips_and_selects() -> None:
 def tick_records(draw: st.DrawFn) -> list[Record]:
     """A poll's worth of records: good ticks and every kind of bad one, over a few sources and factors with
     sequences that repeat, go back and jump, across two partitions and two topics."""
-    codec = codec_for(Tick)
+    codec = _codec()
     n = draw(st.integers(0, 60))
     out: list[Record] = []
     offsets: Counter[tuple[str, int]] = Counter()
@@ -224,7 +233,9 @@ def _counts(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
 @given(polls=st.lists(tick_records(), min_size=1, max_size=3), seeded=st.booleans())
 def test_validate_batch_equals_validate(polls: list[list[Record]], seeded: bool) -> None:
     registries = CollectorRegistry(), CollectorRegistry()
-    reference, columnar = (TickValidator(FACTORS, clock=lambda: NOW_US, registry=r) for r in registries)
+    reference, columnar = (
+        TickValidator(FACTORS, clock=lambda: NOW_US, registry=r, codec=_codec()) for r in registries
+    )
     if seeded:
         state = {"last_sequence": {"a": {"EQ.AAPL": 3, "IR.USD.5Y": -1}, "b": {"FX.EUR": 8}}}
         reference.restore(state)
@@ -247,7 +258,7 @@ def test_validate_batch_equals_validate(polls: list[list[Record]], seeded: bool)
 
 
 def test_validate_batch_many_ticks_of_one_key_in_a_batch() -> None:
-    codec = codec_for(Tick)
+    codec = _codec()
     # sequences of one (source, factor) within one batch; expected by hand from the rule "accepted iff above the
     # last accepted": 5 ok, 7 ok, 6 out of order, 7 duplicate, 9 ok, 9 duplicate, 10 ok
     seqs = [5, 7, 6, 7, 9, 9, 10]
@@ -255,7 +266,7 @@ def test_validate_batch_many_ticks_of_one_key_in_a_batch() -> None:
         Record("t", 0, i, b"EQ.AAPL", codec.encode(Tick("EQ.AAPL", 1.0, "a", s, NOW_US)), 0)
         for i, s in enumerate(seqs)
     ]
-    validator = TickValidator(FACTORS, clock=lambda: NOW_US, registry=CollectorRegistry())
+    validator = TickValidator(FACTORS, clock=lambda: NOW_US, registry=CollectorRegistry(), codec=_codec())
     batch, dead = validator.validate_batch(_raw(records))
     assert batch.sequence.tolist() == [5, 7, 9, 10]
     assert [(d.offset, d.reason) for d in dead] == [
@@ -272,7 +283,7 @@ _groups = itertools.count()
 
 
 def test_poll_batch_returns_what_poll_returns(bus: Bus, topic: str) -> None:
-    codec = codec_for(Tick)
+    codec = _codec()
     producer = bus.producer()
     sent = [Tick(f"EQ.S{i % 7}", 1.0 + i, "feed", i, NOW_US) for i in range(300)]
     for t in sent:
@@ -311,7 +322,9 @@ def test_poll_batch_returns_what_poll_returns(bus: Bus, topic: str) -> None:
     assert {tp: o for raw in raws for tp, o in raw.next_offsets().items()} == {
         tp: by_poll.position(tp) for tp in start if by_poll.position(tp) > 0
     }
-    validator = TickValidator({t.factor_id for t in sent}, clock=lambda: NOW_US, registry=CollectorRegistry())
+    validator = TickValidator(
+        {t.factor_id for t in sent}, clock=lambda: NOW_US, registry=CollectorRegistry(), codec=_codec()
+    )
     accepted = [t for raw in raws for t in validator.validate_batch(raw)[0].to_ticks()]
     assert sorted(accepted, key=lambda t: t.sequence) == sent
     by_poll.close()
@@ -324,12 +337,12 @@ def test_empty_and_single_polls(n: int) -> None:
 
     bus = open_bus("memory", partitions=2)
     if n:
-        bus.producer().produce("t", codec_for(Tick).encode(Tick("EQ.AAPL", 1.0, "a", 1, NOW_US)), key=b"k")
+        bus.producer().produce("t", _codec().encode(Tick("EQ.AAPL", 1.0, "a", 1, NOW_US)), key=b"k")
     consumer = bus.consumer("g")
     consumer.subscribe(["t"])
     raw = consumer.poll_batch(10, 0.0)
     assert len(raw) == n and len(raw.records()) == n
-    batch, dead = TickValidator(FACTORS, clock=lambda: NOW_US, registry=CollectorRegistry()).validate_batch(
-        raw
-    )
+    batch, dead = TickValidator(
+        FACTORS, clock=lambda: NOW_US, registry=CollectorRegistry(), codec=_codec()
+    ).validate_batch(raw)
     assert len(batch) == n and dead == []

@@ -112,7 +112,7 @@ def test_rebalance_when_a_member_joins_and_leaves(bus: Bus, topic: str) -> None:
         lambda tps: events["a"].append(("assign", tps)),
         lambda tps: events["a"].append(("revoke", tps)),
     )
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # generous: only a loaded machine needs it
     while len(a.assignment()) != 3 and time.monotonic() < deadline:
         a.poll(100, 0.05)
     assert sorted(tp.partition for tp in a.assignment()) == [0, 1, 2]
@@ -123,7 +123,7 @@ def test_rebalance_when_a_member_joins_and_leaves(bus: Bus, topic: str) -> None:
         lambda tps: events["b"].append(("assign", tps)),
         lambda tps: events["b"].append(("revoke", tps)),
     )
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         a.poll(100, 0.05)
         b.poll(100, 0.05)
@@ -140,7 +140,7 @@ def test_rebalance_when_a_member_joins_and_leaves(bus: Bus, topic: str) -> None:
     # records produced now are read once, by their partition's owner
     produce_keyed(bus, topic, 90)
     seen: list[Record] = []
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # generous: only a loaded machine needs it
     while len(seen) < 90 and time.monotonic() < deadline:
         for consumer, owned in ((a, owned_a), (b, owned_b)):
             batch = consumer.poll(1000, 0.05)
