@@ -182,6 +182,9 @@ class StreamingEngine:
         self._positive = np.array([parse_factor(f).positive for f in fids], dtype=bool)
         # the factor applied to (relative) or added to (absolute) the current level, as apply_shocks does it
         self._mult = np.where(self._rel, np.maximum(1.0 + self._changes, 1.0 + RELATIVE_FLOOR), self._changes)
+        self._mult_rows = np.ascontiguousarray(
+            self._mult.T
+        )  # factors × scenarios: a factor's row is contiguous
         self._labels = scen.labels
         # options, forwards, futures and shares laid out once: a step values any subset without set-up
         self._book = PreparedBook.build(self._instruments, snapshot, fids)
@@ -362,6 +365,20 @@ class StreamingEngine:
             return np.where(rel, self._cur[cols] * out, self._cur[cols] + out)
         return out
 
+    def _scenario_rows(self, cols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Levels of ``cols`` under every scenario, one row per factor (cols × scenarios); the same numbers as
+        :meth:`_scenario_levels` transposed."""
+        out = np.take(self._mult_rows, cols, axis=0, out=out)
+        cur = self._cur[cols, None]
+        rel = self._rel[cols]
+        if rel.all():
+            out *= cur
+        elif not rel.any():
+            out += cur
+        else:
+            np.copyto(out, np.where(rel[:, None], cur * out, cur + out))
+        return out
+
     def _ladder_sync(self, moved: np.ndarray | None = None) -> None:
         """Bring the cash-flow ladder and its discount factors ``_D`` (nodes × (scenarios + 1)) to the current
         levels: rebuilt when rows were added, else only the nodes that read a moved tenor point."""
@@ -464,7 +481,7 @@ class StreamingEngine:
             g = glob[p]
             cols = self._book.columns(g)
             lv = np.empty((len(cols) + 1, self.n_scenarios + 1))
-            lv[:-1, :-1] = self._scenario_levels(cols).T
+            self._scenario_rows(cols, out=lv[:-1, :-1])
             lv[:-1, -1] = self._cur[cols]
             lv[-1] = 1.0
             pos = self._book_pos
@@ -516,28 +533,36 @@ class StreamingEngine:
         rows valued in the reporting currency); leaves holding them move by quantity × ΔP when incremental."""
         if rows.size == 0:
             return
-        local = self._L[rows]
         fx = self._row_fx[rows]
+        # rows grouped by FX rate (stable: reporting-currency rows first, then each currency in row order), so
+        # each group is rescaled in place by its rate's scenario levels, without an (n × scenarios) gather
+        order = np.argsort(fx, kind="stable")
+        fx_sorted = fx[order]
+        local = self._L[rows[order]]
         value = local[:, -1].copy()
         pnl = local[:, :-1]  # a view of the gathered copy, worked in place
-        t = np.flatnonzero(fx >= 0)
-        if t.size:
-            # scenario levels of each distinct FX rate once (few currencies, many rows)
-            uniq, inv = np.unique(fx[t], return_inverse=True)
-            scen = self._scenario_levels(uniq).T[inv.ravel()]
-            if t.size == len(rows):
-                pnl *= scen
-            else:
-                pnl[t] *= scen
-            value[t] *= self._cur[uniq][inv.ravel()]
+        bounds = np.flatnonzero(np.diff(fx_sorted)) + 1
+        starts = np.concatenate(([0], bounds))
+        stops = np.concatenate((bounds, [len(rows)]))
+        groups = [(int(a), int(b)) for a, b in zip(starts, stops, strict=True) if fx_sorted[a] >= 0]
+        if groups:
+            uniq = fx_sorted[[a for a, _ in groups]]
+            scen = self._scenario_rows(uniq)  # rates × scenarios
+            for k, (a, b) in enumerate(groups):
+                pnl[a:b] *= scen[k]
+                value[a:b] *= self._cur[uniq[k]]
         pnl -= value[:, None]
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
         if incremental:
-            delta = self._P[rows]
+            delta = self._P[rows[order]]
             np.subtract(pnl, delta, out=delta)
-            self._P[rows] = pnl
-            self._add_to_leaves(rows, delta)
+            self._P[rows[order]] = pnl
+            # the leaves take the changes in the order of ``rows``: their sums do not depend on the grouping
+            self._add_to_leaves(rows, delta[back])
         else:
-            self._P[rows] = pnl
+            self._P[rows[order]] = pnl
+        value = value[back]
         self._base[rows] = value
 
     # ----------------------------------------------------------------------------------------------------------
