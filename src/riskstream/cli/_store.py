@@ -98,3 +98,55 @@ def history_command(
             "" if h["rows_added"] is None else f"{h['rows_added']:,}",
         )
     out_console.print(t)
+
+
+@store_app.command("demo")
+def demo_command(
+    store: StoreOpt,
+    portfolio: Annotated[Path, typer.Option("--portfolio", help="Portfolio directory (sample-portfolio).")],
+    days: Annotated[int, typer.Option(help="Business days of EOD results, ending today.")] = 2,
+    window: Annotated[int, typer.Option(help="Historical scenarios per P&L vector.")] = 250,
+    chunks: Annotated[int, typer.Option(help="Chunks per job.")] = 4,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Fill a store for trying reports: demo users and roles, market history, and EOD jobs for the last days.
+
+    Day ``k`` before today is priced on the portfolio's market ``k`` history days before its valuation date, so a
+    day-over-day diff shows real moves. The demo users (``trader_<desk>``, ``head_trading``, ``middle_office``,
+    ``pb_junior``) are printed at the end.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from ..domain import MarketSnapshot
+    from ..refdata import LoadedPortfolio, load_portfolio
+    from ..store import RiskStore, sample_results, seed_demo
+    from ._common import stage_progress
+
+    if days < 1:
+        raise ConfigurationError("days", days, "must be at least 1")
+    loaded = load_portfolio(portfolio)
+    pos = loaded.portfolio.positions
+    books = dict(zip(pos.attribute("book").tolist(), pos.attribute("desk").tolist(), strict=True))
+    rs = RiskStore.open(store)
+    users = seed_demo(rs.catalog, books)
+    today = np.datetime64(date.today(), "D")
+    dates = [np.busday_offset(today, -k, roll="backward").astype(object) for k in range(days)][::-1]
+    with stage_progress(not quiet, "demo store") as progress:
+        rs.write_market_history(loaded.history)
+        for i, business_date in enumerate(dates):
+            lag = days - 1 - i  # the last date gets the valuation-date market
+            progress(f"EOD {business_date}", i / days)
+            history = loaded.history.iloc[: len(loaded.history) - lag]
+            values = {**loaded.snapshot.values, **history.iloc[-1].dropna().to_dict()}
+            market = MarketSnapshot(loaded.snapshot.as_of, values, loaded.snapshot.reporting_currency)
+            day = LoadedPortfolio(loaded.portfolio, market, history, loaded.directory)
+            table: pa.Table = sample_results(day, business_date, window=window)
+            job = rs.open_job("EOD", business_date, expected_chunks=chunks)
+            step = -(-table.num_rows // chunks)
+            for c in range(chunks):
+                rs.put_chunk(job, table.slice(c * step, step), chunk_id=f"chunk-{c:03d}")
+            rs.commit(job)
+    typer.echo(f"store {store}: EOD results for {', '.join(str(d) for d in dates)}; demo users:")
+    for user, what in users.items():
+        typer.echo(f"  {user:<16} {what}")
