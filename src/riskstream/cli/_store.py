@@ -129,6 +129,8 @@ def demo_command(
     pos = loaded.portfolio.positions
     books = dict(zip(pos.attribute("book").tolist(), pos.attribute("desk").tolist(), strict=True))
     rs = RiskStore.open(store)
+    if rs.catalog is None:
+        raise ConfigurationError("store", str(store), "the store has no catalog to hold the demo users")
     users = seed_demo(rs.catalog, books)
     today = np.datetime64(date.today(), "D")
     dates = [np.busday_offset(today, -k, roll="backward").astype(object) for k in range(days)][::-1]
@@ -138,7 +140,8 @@ def demo_command(
             lag = days - 1 - i  # the last date gets the valuation-date market
             progress(f"EOD {business_date}", i / days)
             history = loaded.history.iloc[: len(loaded.history) - lag]
-            values = {**loaded.snapshot.values, **history.iloc[-1].dropna().to_dict()}
+            values: dict[str, float] = dict(loaded.snapshot.values)
+            values.update({str(k): float(v) for k, v in history.iloc[-1].dropna().items()})
             market = MarketSnapshot(loaded.snapshot.as_of, values, loaded.snapshot.reporting_currency)
             day = LoadedPortfolio(loaded.portfolio, market, history, loaded.directory)
             table: pa.Table = sample_results(day, business_date, window=window)
