@@ -52,7 +52,7 @@ REPORT = {
 }
 
 
-def _day(d: date, n: int, rng: np.random.Generator) -> pa.Table:
+def _day(d: date, n: int, rng: np.random.Generator, first: int = 0) -> pa.Table:
     trade = rng.integers(0, n // len(MEASURES), n)
     book = trade % 120
     return pa.table(
@@ -62,7 +62,7 @@ def _day(d: date, n: int, rng: np.random.Generator) -> pa.Table:
             "desk": pa.array(np.array(DESKS)[book // 20]),
             "book": pa.array(np.char.add("B", book.astype(str))),
             "trader": pa.array(np.char.add("TR", (trade % 6000).astype(str))),
-            "trade_id": pa.array(np.char.add("T", (np.arange(n) // len(MEASURES)).astype(str))),
+            "trade_id": pa.array(np.char.add("T", ((first + np.arange(n)) // len(MEASURES)).astype(str))),
             "measure": pa.array(np.array(MEASURES)[np.arange(n) % len(MEASURES)]),
             "value": pa.array(rng.normal(0, 1e4, n)),
             "currency": pa.array(np.array(["USD", "EUR", "GBP"])[trade % 3]),
@@ -83,7 +83,7 @@ def _build(root: Path, rows: int, today: date) -> float:
         left = per_day
         while left:
             n = min(left, 2_000_000)
-            store.put_chunk(job, _day(d, n, rng))
+            store.put_chunk(job, _day(d, n, rng, per_day - left))
             left -= n
         store.commit(job)
     store.close()
