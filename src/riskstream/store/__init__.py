@@ -5,7 +5,7 @@ from ._catalog import DEMO_USERS, Catalog, JobRecord, JobState, UpsertResult, We
 from ._config import DEFAULT_PREAGGREGATIONS, PreaggSpec, StoreConfig
 from ._entitlements import Principal, RoleDefinition
 from ._notify import Delivery, StoreEventPayload
-from ._preagg import preaggregate, preaggregate_reference
+from ._preagg import preaggregate, preaggregate_duckdb, preaggregate_reference
 from ._sample import SAMPLE_MEASURES, sample_results
 from ._schema import KEY_COLUMNS, MANDATORY, OPTIONAL
 from ._store import ChunkReceipt, CommitResult, JobStatus, RiskStore, TierResult, VacuumResult
@@ -35,6 +35,7 @@ __all__ = [
     "VacuumResult",
     "Webhook",
     "preaggregate",
+    "preaggregate_duckdb",
     "preaggregate_reference",
     "sample_results",
     "seed_demo",
