@@ -68,7 +68,12 @@ class PreaggSpec:
             )
 
 
+#: The default grains: the risk hierarchy's levels (firm → desk → book → trader) by measure, so pivots by desk or
+#: book and hierarchy reports down to traders (VaR/ES from summed vectors included) never scan the trades.
 DEFAULT_PREAGGREGATIONS: tuple[PreaggSpec, ...] = (
+    PreaggSpec(
+        "desk_book_trader_measure", ("business_date", "namespace", "desk", "book", "trader", "measure")
+    ),
     PreaggSpec("desk_book_measure", ("business_date", "namespace", "desk", "book", "measure")),
     PreaggSpec("desk_measure", ("business_date", "namespace", "desk", "measure")),
 )
