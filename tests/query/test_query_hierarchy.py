@@ -117,6 +117,24 @@ def test_path_root_and_preaggregated_route_equal_raw(built: Built) -> None:
     _check([{**r, "book": r["book"]} for r in got], expected, ["book"])
 
 
+@pytest.mark.parametrize("user", ["head_trading", "trader_rates", "pb_junior"])
+def test_firm_desk_book_trader_is_read_from_the_trader_grain(built: Built, user: str) -> None:
+    store = built.store
+    levels = ["desk", "book", "trader"]
+    report = load_report(
+        {"kind": "hierarchy", "hierarchy": levels, "measures": MEASURES, "business_date": "2024-03-15"}
+    )
+    fast = run_report(store, report, user)
+    slow = run_report(store, report, user, route="raw")
+    assert fast.route == "preagg:desk_book_trader_measure" and slow.route == "raw"
+    assert fast.to_arrow().equals(slow.to_arrow())
+    # and both equal var_es on the hand-summed vectors of the firm, every desk, book and trader
+    rows = [r for r in visible(store.catalog.principal(user), all_rows(store)) if r["business_date"] == D2]
+    got = fast.to_arrow().to_pylist()
+    assert got[0]["level"] == "total" and {r["level"] for r in got} == {"total", *levels}
+    _check(got, expected_nodes(rows, levels, {}), levels)
+
+
 def test_min_max_roll_up_on_the_raw_route(built: Built) -> None:
     store = built.store
     report = load_report(
