@@ -417,3 +417,47 @@ def test_exact_resync_agrees_with_the_shifted_ladder(bank: SampleBank) -> None:
     np.testing.assert_allclose(shifted._L, resynced._L, rtol=1e-12, atol=1e-12)
     _assert_close(shifted.all_snapshots(0), resynced.all_snapshots(0), rel=1e-12)
     _assert_close(resynced.all_snapshots(0), reference_snapshots(resynced))
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_threads_give_the_same_bits_as_one(
+    bank: SampleBank, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from riskstream.engine import _stream, _stream_threads
+    from riskstream.pricing import _prepared
+
+    # every block worth a thread, so each piece of a step runs split even on this small bank
+    monkeypatch.setattr(_prepared, "PARALLEL_OPTION_ELEMENTS", 1)
+    monkeypatch.setattr(_prepared, "PARALLEL_LINEAR_ELEMENTS", 1)
+    monkeypatch.setattr(_stream, "PARALLEL_COPY_ELEMENTS", 1)
+    runs: list[int] = []
+    run = _stream_threads.StepPool.run
+
+    def counted(self: _stream_threads.StepPool, tasks: list) -> None:  # type: ignore[type-arg]
+        runs.append(len(tasks))
+        run(self, tasks)
+
+    monkeypatch.setattr(_stream_threads.StepPool, "run", counted)
+    config = replace(CFG, exact_every=3)
+    one, many = _engine(bank, replace(config, threads=1)), _engine(bank, replace(config, threads=threads))
+    rng = np.random.default_rng(8)
+    events = _events(bank)
+    for k in range(7):
+        ticks = _ticks(one, rng, 400 if k == 2 else 25, seq=1000 * k)
+        for engine in (one, many):
+            engine.apply_ticks(ticks)
+            if k == 4:
+                engine.apply_position_events(events)
+        assert many.step(k) == one.step(k)  # value by value, bit for bit
+    assert max(runs) >= threads  # the step was cut into at least one piece per thread
+    assert many.state() == one.state()  # the thread count is not part of the checkpoint
+    restored = StreamingEngine.from_state(many.state(), bank.portfolio(), bank.snapshot, bank.history, config)
+    assert restored.config.threads == config.threads
+    many.close()
+    one.close()
+
+
+def test_thread_count_is_validated() -> None:
+    with pytest.raises(Exception, match="threads"):
+        StreamConfig(threads=-1)
+    assert StreamConfig(threads=0).n_threads >= 1

@@ -31,11 +31,13 @@ Conventions: P&L positive is a gain; VaR and ES are positive losses in the repor
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import math
 import threading
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -74,8 +76,20 @@ from ._batch import Contribution, NodeRisk
 from ._factors import _expand
 from ._stream_config import StreamConfig
 from ._stream_state import pack_state, unpack_state
+from ._stream_threads import StepPool
 
 __all__ = ["SlowMeasures", "StreamingEngine"]
+
+#: Smallest piece of a step's row-wise memory work (re-translation, leaf updates: elements = rows × scenarios)
+#: worth handing to another thread; waking one costs ~0.15 ms on a 2-core machine, ~50,000 elements of copies.
+PARALLEL_COPY_ELEMENTS = 1 << 16
+
+
+def _pieces(n: int, elements_per_row: int, parts: int, smallest: int) -> list[slice]:
+    """Up to ``parts`` contiguous slices of ``range(n)`` of at least ``smallest`` elements each (one when small)."""
+    k = max(1, min(parts, n * elements_per_row // max(1, smallest)))
+    bounds = np.linspace(0, n, k + 1).astype(np.int64).tolist()
+    return [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _gather(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -152,6 +166,8 @@ class StreamingEngine:
         self._mc_shocks: np.ndarray | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._pool = StepPool(self.config.n_threads)
+        self._buffers: dict[str, np.ndarray] = {}
         self.rejected: list[BadRecord] = list(portfolio.rejected)
         self._build_market(snapshot, history)
         self._init_empty()
@@ -368,7 +384,8 @@ class StreamingEngine:
     def _scenario_rows(self, cols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Levels of ``cols`` under every scenario, one row per factor (cols × scenarios); the same numbers as
         :meth:`_scenario_levels` transposed."""
-        out = np.take(self._mult_rows, cols, axis=0, out=out)
+        # mode="clip" (the columns are valid): with the default "raise" numpy buffers ``out`` and copies twice
+        out = np.take(self._mult_rows, cols, axis=0, out=out, mode="clip")
         cur = self._cur[cols, None]
         rel = self._rel[cols]
         if rel.all():
@@ -453,6 +470,9 @@ class StreamingEngine:
             return self._lad.shifted_values(self._df0, self._G, lad_rows)
         return self._lad.values(self._lad.discount_factors(self._levels_of(self._lad_cols)), lad_rows)
 
+    def _ladder_fill(self, out: np.ndarray, at: np.ndarray, lad_rows: np.ndarray) -> None:
+        out[at] = self._ladder_values(lad_rows)
+
     def _levels_of(self, cols: np.ndarray) -> np.ndarray:
         """Levels of ``cols`` under every scenario, then at the current market: (len(cols), scenarios + 1)."""
         return np.vstack([self._scenario_levels(cols), self._cur[cols][None, :]]).T
@@ -468,8 +488,11 @@ class StreamingEngine:
         # fixed cash flows: ladder amounts @ its discount factors (what their pricer computes, minus the set-up)
         lad = self._lad_of_row[rows]
         on = np.flatnonzero(lad >= 0)
+        tasks: list[Callable[[], None]] = []
         if on.size:
-            out[on] = self._ladder_values(lad[on])
+            # instruments are independent rows of the ladder's product: pieces of them can run on other threads
+            for piece in _pieces(len(on), self.n_scenarios + 1, self._pool.threads, PARALLEL_COPY_ELEMENTS):
+                tasks.append(functools.partial(self._ladder_fill, out, on[piece], lad[on[piece]]))
         # prepared closed-form instruments in one call: single-currency ones in local currency, pairs in the
         # reporting currency, the current market riding along as one more scenario
         single = self._row_single[rows]
@@ -487,7 +510,9 @@ class StreamingEngine:
             pos = self._book_pos
             pos[cols] = np.arange(len(cols))
             pos[-1] = len(cols)
-            out[p] = self._book.values(g, lv, pos)
+            # options first, cut in pieces big enough to pay for a thread, written straight into their rows
+            tasks = self._book.tasks(g, lv, pos, out, self._pool.threads, at=p) + tasks
+        self._pool.run(tasks)
         # the rest through the family pricers: single-currency instruments in one call with every FX at 1
         # (local values), currency pairs in another
         off &= ~prep
@@ -533,37 +558,62 @@ class StreamingEngine:
         rows valued in the reporting currency); leaves holding them move by quantity × ΔP when incremental."""
         if rows.size == 0:
             return
+        n, s = len(rows), self.n_scenarios
         fx = self._row_fx[rows]
         # rows grouped by FX rate (stable: reporting-currency rows first, then each currency in row order), so
         # each group is rescaled in place by its rate's scenario levels, without an (n × scenarios) gather
         order = np.argsort(fx, kind="stable")
         fx_sorted = fx[order]
-        local = self._L[rows[order]]
-        value = local[:, -1].copy()
-        pnl = local[:, :-1]  # a view of the gathered copy, worked in place
+        sorted_rows = rows[order]
         bounds = np.flatnonzero(np.diff(fx_sorted)) + 1
         starts = np.concatenate(([0], bounds))
-        stops = np.concatenate((bounds, [len(rows)]))
+        stops = np.concatenate((bounds, [n]))
         groups = [(int(a), int(b)) for a, b in zip(starts, stops, strict=True) if fx_sorted[a] >= 0]
-        if groups:
-            uniq = fx_sorted[[a for a, _ in groups]]
-            scen = self._scenario_rows(uniq)  # rates × scenarios
+        uniq = fx_sorted[[a for a, _ in groups]]
+        scen = self._scenario_rows(uniq)  # rates × scenarios
+        # X_0 per row (1 for rows in the reporting currency: L_0·1 is L_0 exactly)
+        x0 = np.where(fx_sorted >= 0, self._cur[np.maximum(fx_sorted, 0)], 1.0)
+        local = self._buffer("local", n, s + 1)
+        old = self._buffer("old", n, s) if incremental else None
+        # the leaves take the changes in the order of ``rows``: their sums do not depend on the grouping
+        delta = self._buffer("delta", n, s) if incremental else None
+        value = np.empty(n)
+
+        def piece(sl: slice) -> None:
+            r = sorted_rows[sl]
+            loc = np.take(self._L, r, axis=0, out=local[sl], mode="clip")
+            v = np.multiply(loc[:, -1], x0[sl])
+            pnl = loc[:, :-1]
             for k, (a, b) in enumerate(groups):
-                pnl[a:b] *= scen[k]
-                value[a:b] *= self._cur[uniq[k]]
-        pnl -= value[:, None]
-        back = np.empty_like(order)
-        back[order] = np.arange(len(order))
-        if incremental:
-            delta = self._P[rows[order]]
-            np.subtract(pnl, delta, out=delta)
-            self._P[rows[order]] = pnl
-            # the leaves take the changes in the order of ``rows``: their sums do not depend on the grouping
-            self._add_to_leaves(rows, delta[back])
-        else:
-            self._P[rows[order]] = pnl
-        value = value[back]
+                a, b = max(a, sl.start), min(b, sl.stop)
+                if a < b:
+                    pnl[a - sl.start : b - sl.start] *= scen[k]
+            pnl -= v[:, None]
+            if old is not None and delta is not None:
+                prev = np.take(self._P, r, axis=0, out=old[sl], mode="clip")
+                np.subtract(pnl, prev, out=prev)
+                delta[order[sl]] = prev
+            self._P[r] = pnl
+            value[order[sl]] = v
+
+        self._pool.run(
+            [
+                functools.partial(piece, sl)
+                for sl in _pieces(n, s + 1, self._pool.threads, PARALLEL_COPY_ELEMENTS)
+            ]
+        )
         self._base[rows] = value
+        if delta is not None:
+            self._add_to_leaves(rows, delta)
+
+    def _buffer(self, name: str, n: int, width: int) -> np.ndarray:
+        """Scratch (n × width) rows a step reuses (kept between steps: no fresh pages for every micro-batch)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape[0] < n or buf.shape[1] != width:
+            buf = self._buffers[name] = np.empty(
+                (max(n, 2 * (buf.shape[0] if buf is not None else 0)), width)
+            )
+        return buf[:n]
 
     # ----------------------------------------------------------------------------------------------------------
     # positions and hierarchy
@@ -590,7 +640,22 @@ class StreamingEngine:
         m = sp.csr_matrix(
             (self._qty[slots], (inverse.ravel(), local[self._prow[slots]])), shape=(len(leaves), len(rows))
         )
-        self._leaf_pnl[leaves] += m @ delta
+        per_leaf = max(1, m.nnz // len(leaves)) * self.n_scenarios
+
+        def piece(sl: slice) -> None:
+            # leaves are independent rows of the product: a block of them gives the same bits as the whole
+            a, b = m.indptr[sl.start], m.indptr[sl.stop]
+            block = sp.csr_matrix(
+                (m.data[a:b], m.indices[a:b], m.indptr[sl.start : sl.stop + 1] - a),
+                shape=(sl.stop - sl.start, m.shape[1]),
+            )
+            self._leaf_pnl[leaves[sl]] += block @ delta
+
+        pieces = _pieces(len(leaves), per_leaf, self._pool.threads, PARALLEL_COPY_ELEMENTS)
+        if len(pieces) == 1:
+            self._leaf_pnl[leaves] += m @ delta
+        else:
+            self._pool.run([functools.partial(piece, sl) for sl in pieces])
         self._touch_leaves(leaves)
 
     def _recompute_leaves(self) -> None:
@@ -1108,11 +1173,13 @@ class StreamingEngine:
                 break
 
     def close(self) -> None:
-        """Stop the background thread (waits for a run in progress to finish)."""
+        """Stop the background thread (waits for a run in progress to finish) and the step's helper threads
+        (a later step starts them again)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._pool.close()
 
     def __enter__(self) -> StreamingEngine:
         self.start()
@@ -1139,8 +1206,10 @@ class StreamingEngine:
                     "measures": {k: dict(v) for k, v in self._slow.measures.items()},
                     "skipped": dict(self._slow.skipped),
                 }
+            # the thread count changes no result: a checkpoint restores on a machine with other cores
+            config = {k: v for k, v in self.config.to_dict().items() if k != "threads"}
             header = {
-                "config": self.config.to_dict(),
+                "config": config,
                 "as_of": self._as_of.isoformat(),
                 "reporting_currency": self._ccy,
                 "fingerprint": self._fingerprint,
@@ -1189,8 +1258,10 @@ class StreamingEngine:
         """Rebuild an engine from :meth:`state` bytes with the same start-of-day portfolio, market and history."""
         header, arrays = unpack_state(data)
         stored = StreamConfig.from_dict(header["config"])
-        if config is not None and config != stored:
-            raise ConfigurationError("config", config, f"the checkpoint was taken with {stored}")
+        if config is not None:
+            if replace(config, threads=stored.threads) != stored:
+                raise ConfigurationError("config", config, f"the checkpoint was taken with {stored}")
+            stored = config
         if header["as_of"] != snapshot.as_of.isoformat():
             raise ConfigurationError(
                 "snapshot.as_of", snapshot.as_of, f"the checkpoint is of {header['as_of']}"

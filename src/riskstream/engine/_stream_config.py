@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -51,6 +52,11 @@ class StreamConfig:
         Quantile rule of VaR (see :func:`riskstream.risk.var_es`).
     vol_model
         Volatility filter of ``fhs``.
+    threads
+        Threads that value and re-translate the rows of one micro-batch at once, the calling thread included
+        (0 = one per core, ``os.cpu_count()``; 1 = everything in the calling thread). Blocks too small to pay
+        for a thread stay in the calling thread. Results are the same bits whatever the number, so it is not
+        part of a checkpoint.
     """
 
     method: Literal["hs", "fhs"] = "hs"
@@ -67,6 +73,7 @@ class StreamConfig:
     exact_every: int = 100
     rule: Literal["empirical", "linear", "k_plus_1"] = "empirical"
     vol_model: Literal["ewma", "garch"] = "ewma"
+    threads: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in ("hs", "fhs"):
@@ -81,7 +88,7 @@ class StreamConfig:
                 raise ConfigurationError(name, value, "must be a positive integer")
         if self.mc_paths % 2:
             raise ConfigurationError("mc_paths", self.mc_paths, "must be even (antithetic sampling)")
-        for name in ("top_n", "exact_every"):
+        for name in ("top_n", "exact_every", "threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigurationError(name, value, "must be a non-negative integer")
@@ -108,6 +115,11 @@ class StreamConfig:
             vol_model=self.vol_model,
             factor_attribution=False,
         )
+
+    @property
+    def n_threads(self) -> int:
+        """Threads a micro-batch uses: ``threads``, or the number of cores when it is 0."""
+        return self.threads or os.cpu_count() or 1
 
     @property
     def var_name(self) -> str:
