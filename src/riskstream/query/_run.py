@@ -297,7 +297,11 @@ def _risk_columns(
     return out
 
 
-def _pivot(ctx: _Context, report: Report, bd: date | str, as_of: AsOf | None) -> _Frame:
+def _pivot(
+    ctx: _Context, report: Report, bd: date | str, as_of: AsOf | None, *, arrow: bool = False
+) -> _Frame:
+    """A pivot's result: as an Arrow table widened in Arrow/numpy when ``arrow`` and it has no risk figures
+    (the table the pandas path would give, without its cost), else as a pandas frame."""
     src = _source(ctx, report, as_of)
     business_date = _resolve_date(ctx, bd, src, report.namespace)
     dims = list(report.dimensions)
@@ -314,7 +318,13 @@ def _pivot(ctx: _Context, report: Report, bd: date | str, as_of: AsOf | None) ->
     group = f" GROUP BY {', '.join(quote(d) for d in dims)}" if dims else ""
     sql = f"SELECT {', '.join(selects)} FROM ({src.sql}) AS s WHERE {where}{group}"
     # parameters in textual order: the SELECT's measure names come before the FROM's sub-select
-    long = _arrow(ctx.con, sql, [*agg_params, *src.params, *params]).to_pandas()
+    fetched = _arrow(ctx.con, sql, [*agg_params, *src.params, *params])
+    if arrow and len(plain) == len(report.measures) and fetched.num_rows:
+        wide_arrow = _widen_arrow(
+            fetched, list(report.row_dimensions), list(report.columns), [m.label for m in report.measures]
+        )
+        return _Frame(wide_arrow, sql, src.route, src.version, business_date)
+    long = fetched.to_pandas()
     if not plain:
         long = long.drop(columns="__rows")
     risk = _risk_columns(ctx, report, dims, src.sql, where, [*src.params, *params])
@@ -592,6 +602,55 @@ def _widen(long: pd.DataFrame, rows: list[str], columns: list[str], labels: list
     return out
 
 
+def _as_pandas_gives(column: pa.ChunkedArray) -> pa.Array:
+    """``column`` as a trip through pandas leaves it (NaN → NULL, strings → large_string, integers with NULLs →
+    float64): what the pandas path returns, so both paths give the same table."""
+    return pa.array(column.to_pandas(), from_pandas=True)
+
+
+def _widen_arrow(long: pa.Table, rows: list[str], columns: list[str], labels: list[str]) -> pa.Table:
+    """`_widen` followed by `_to_arrow`, on Arrow columns and numpy (``long`` non-empty, numeric figures): the
+    same table — columns ``label[key]`` by sorted column key, absent cells and NaN as NULL, a count column kept
+    integer when every row has it, rows sorted by the row dimensions with NULL last."""
+    if columns:
+        keys = [_column_key(tuple(r.values())) for r in long.select(columns).to_pylist()]
+        order = sorted(set(keys))
+        col_code = np.asarray(pd.Index(order).get_indexer(pd.Index(keys)), dtype=np.int64)
+        if rows:
+            row_code = np.zeros(long.num_rows, dtype=np.int64)
+            for name in rows:
+                step = _dense_codes(long.column(name))
+                codes, _ = pd.factorize(row_code * (int(step.max(initial=0)) + 1) + step)
+                row_code = np.asarray(codes, dtype=np.int64)
+            n_rows = int(row_code.max()) + 1
+            head = long.select(rows).take(pa.array(_first_rows(row_code, n_rows)))
+            out: dict[str, pa.Array | pa.ChunkedArray] = {r: _as_pandas_gives(head.column(r)) for r in rows}
+        else:
+            row_code, n_rows, out = np.zeros(long.num_rows, dtype=np.int64), 1, {}
+        filled = np.zeros((n_rows, len(order)), dtype=bool)
+        filled[row_code, col_code] = True
+        grids = {}
+        for label in labels:
+            column = long.column(label)
+            values = np.asarray(column.to_numpy(), dtype=np.float64)
+            grid = np.full((n_rows, len(order)), np.nan)
+            grid[row_code, col_code] = values
+            grids[label] = (grid, pa.types.is_integer(column.type) and column.null_count == 0)
+        for j, key in enumerate(order):
+            for label in labels:
+                grid, integer = grids[label]
+                if integer and filled[:, j].all():
+                    out[f"{label}[{key}]"] = pa.array(grid[:, j].astype(np.int64))
+                else:
+                    out[f"{label}[{key}]"] = pa.array(grid[:, j], pa.float64(), from_pandas=True)
+        table = pa.table(out)
+    else:
+        table = pa.table({name: _as_pandas_gives(long.column(name)) for name in long.column_names})
+    if rows:
+        table = table.take(pc.sort_indices(table, sort_keys=[(r, "ascending") for r in rows]))
+    return table
+
+
 def _diff(ctx: _Context, report: Report, as_of: AsOf | None) -> _Frame:
     assert report.left is not None and report.right is not None
     sides = []
@@ -668,7 +727,7 @@ def run_report(
             elif report.kind == "hierarchy":
                 frame = _hierarchy(ctx, report, report.business_date, when)
             else:
-                frame = _pivot(ctx, report, report.business_date, when)
+                frame = _pivot(ctx, report, report.business_date, when, arrow=True)
     except (AccessDeniedError, QueryError) as exc:
         state.audit.submit(user, "query", {**detail, "error": str(exc)}, None)
         raise
