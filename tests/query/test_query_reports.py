@@ -426,3 +426,31 @@ def test_tables_read_directly_by_pyarrow_polars_duckdb(built: Built) -> None:
     )
     old = pl.read_delta(path, version=built.versions["d1"])
     assert set(old["business_date"].unique().to_list()) == {D1}
+
+
+def test_previous_and_latest_give_the_day_over_day_diff(built: Built) -> None:
+    """``previous`` is the newest date before ``latest`` the user can see: here D1 and D2 (2024-03-14, -15)."""
+    store = built.store
+    relative = load_report(
+        {
+            "kind": "diff",
+            "rows": ["book"],
+            "measures": ["pv"],
+            "left": {"business_date": "previous"},
+            "right": {"business_date": "latest"},
+        }
+    )
+    fixed = load_report(
+        {
+            "kind": "diff",
+            "rows": ["book"],
+            "measures": ["pv"],
+            "left": {"business_date": D1.isoformat()},
+            "right": {"business_date": D2.isoformat()},
+        }
+    )
+    for user in ("trader_eq_cash", "head_trading"):
+        assert (
+            run_report(store, relative, user).to_arrow().to_pylist()
+            == run_report(store, fixed, user).to_arrow().to_pylist()
+        )

@@ -168,7 +168,7 @@ class Report:
     rows: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     filters: tuple[Filter, ...] = ()
-    business_date: date | str = "latest"  # a date, "today" or "latest"
+    business_date: date | str = "latest"  # a date, "today", "latest" or "previous" (the date before latest)
     namespace: str = "EOD"
     as_of: AsOf | None = None
     name: str = "report"
@@ -280,19 +280,20 @@ def _filters(raw: Any) -> tuple[Filter, ...]:
 
 
 def parse_business_date(raw: Any, field_name: str = "business_date") -> date | str:
-    """A ``date``, an ISO ``YYYY-MM-DD`` string, ``"today"`` or ``"latest"``."""
+    """A ``date``, an ISO ``YYYY-MM-DD`` string, ``"today"``, ``"latest"`` or ``"previous"`` (the newest date
+    before ``latest`` that the user can see)."""
     if isinstance(raw, datetime):
         return raw.date()
     if isinstance(raw, date):
         return raw
-    if raw in ("today", "latest"):
+    if raw in ("today", "latest", "previous"):
         return str(raw)
     if isinstance(raw, str):
         try:
             return date.fromisoformat(raw)
         except ValueError:
             pass
-    raise QueryError(field_name, raw, "a date YYYY-MM-DD, 'today' or 'latest'")
+    raise QueryError(field_name, raw, "a date YYYY-MM-DD, 'today', 'latest' or 'previous'")
 
 
 def parse_as_of(raw: Any, field_name: str = "as_of") -> AsOf | None:

@@ -158,22 +158,29 @@ def _clause_key(principal: Any) -> Hashable:
 
 
 def _resolve_date(ctx: _Context, bd: date | str, src: _Source, namespace: str) -> date | None:
-    """A fixed date as is; ``today``; ``latest``: the newest date with rows the principal may see (cached per
-    table version, namespace and row filter — both routes give the same date)."""
+    """A fixed date as is; ``today``; ``latest``: the newest date with rows the principal may see; ``previous``:
+    the newest such date before ``latest`` (a day-over-day diff's left side). Cached per table version,
+    namespace and row filter — both routes give the same date."""
     if isinstance(bd, date):
         return bd
     if bd == "today":
         return date.today()
 
-    def resolve() -> date | None:
+    def newest(before: date | None) -> date | None:
+        cond, extra = ("AND business_date < ?", [before]) if before is not None else ("", [])
         rows = ctx.con.execute(
-            f"SELECT max(business_date) FROM ({src.sql}) AS s WHERE namespace = ?", [*src.params, namespace]
+            f"SELECT max(business_date) FROM ({src.sql}) AS s WHERE namespace = ? {cond}",
+            [*src.params, namespace, *extra],
         ).fetchall()
         return rows[0][0] if rows else None
 
+    def resolve() -> date | None:
+        latest = newest(None)
+        return latest if bd == "latest" or latest is None else newest(latest)
+
     if src.view_key[0] == "at":  # a timestamp: the version it maps to is in the view's cache entry
         return resolve()
-    return ctx.session.latest((src.view_key, namespace, _clause_key(ctx.principal)), resolve)
+    return ctx.session.latest((src.view_key, namespace, _clause_key(ctx.principal), bd), resolve)
 
 
 def _preagg_table(ctx: _Context, name: str, version: int) -> tuple[str, dict[str, str]] | None:
