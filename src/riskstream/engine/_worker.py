@@ -334,6 +334,8 @@ def _pair(
     records: Sequence[Record], good: Sequence[Any], dead: Sequence[DeadLetter]
 ) -> list[tuple[Any, Record]]:
     """Pair each validated message with the record it came from (validators keep order and drop the dead)."""
+    if not dead:
+        return list(zip(good, records, strict=True))
     bad = {d.offset for d in dead}
     kept = [r for r in records if r.offset not in bad]
     return list(zip(good, kept, strict=True))
