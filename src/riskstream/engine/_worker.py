@@ -77,7 +77,9 @@ from ..bus import (
     AvroCodec,
     Bus,
     PositionEventValidator,
+    RawBatch,
     Record,
+    TickBatch,
     TickValidator,
     TopicPartition,
     codec_for,
@@ -85,7 +87,7 @@ from ..bus import (
     open_bus,
     partition_for,
 )
-from ..domain import Alert, DeadLetter, Portfolio, PositionEvent, RiskSnapshot, Tick
+from ..domain import Alert, DeadLetter, Portfolio, PositionEvent, RiskSnapshot, Tick, parse_factor
 from ..domain import MarketSnapshot as _MarketSnapshot
 from ..errors import ConfigurationError, InputError
 from ._checkpoint import Checkpoint, CheckpointStore, PartitionLease
@@ -147,6 +149,11 @@ class WorkerConfig:
         ``None``: join the consumer group on ``positions`` (partitions move between the group's workers). A tuple
         of partitions: own exactly those, manually assigned, with no group membership — for a single worker (no
         rebalance to wait for after a crash) or a fixed split between workers.
+    columnar
+        ``True`` (default): ticks go through the bus's columnar path (``poll_batch`` → ``validate_batch`` →
+        ``apply_levels``) and stay columns while pending. ``False``: the per-message reference path (``poll`` →
+        ``validate`` → ``apply_ticks``, a ``Tick`` and a ``Record`` per message). Both publish the same records
+        and write the same checkpoints; either restores the other's checkpoint.
     """
 
     group: str = "risk-workers"
@@ -164,6 +171,7 @@ class WorkerConfig:
     limit_multiple: float = 1.25
     poll_records: int = 5_000
     assigned: tuple[int, ...] | None = None
+    columnar: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("simulation", "live"):
@@ -341,6 +349,142 @@ def _pair(
     return list(zip(good, kept, strict=True))
 
 
+class _RecordPending:
+    """Validated-but-pending messages of one input as (message, record) pairs, in arrival order (position events;
+    ticks on the per-message reference path)."""
+
+    def __init__(self, items: Iterable[tuple[Any, Record]] = ()) -> None:
+        self.items: list[tuple[Any, Record]] = list(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def extend(self, records: Sequence[Record], good: Sequence[Any], dead: Sequence[DeadLetter]) -> None:
+        self.items.extend(_pair(records, good, dead))
+
+    def first_at_or_after(self, bound_us: int) -> int | None:
+        """Index of the first pending message with event time ≥ ``bound_us``."""
+        return next((j for j, (m, _) in enumerate(self.items) if m.event_time_us >= bound_us), None)
+
+    def take(self, n: int) -> list[tuple[Any, Record]]:
+        """Remove and return the first ``n`` pending messages."""
+        taken, self.items = self.items[:n], self.items[n:]
+        return taken
+
+    def first_offset(self) -> int | None:
+        return self.items[0][1].offset if self.items else None
+
+    def rows(self) -> list[list[Any]]:
+        """Checkpoint form: ``[offset, key hex, value hex, timestamp µs]`` per pending record."""
+        return [_record_json(r) for _, r in self.items]
+
+
+class _TickPending:
+    """Validated-but-pending ticks of one ticks partition as columns: chunks of (accepted ticks, the raw batch they
+    came from), in arrival order. The raw batch is kept only to write the pending records into a checkpoint."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[TickBatch, RawBatch]] = []
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def extend(self, ticks: TickBatch, raw: RawBatch) -> None:
+        if len(ticks):
+            self.chunks.append((ticks, raw))
+            self.n += len(ticks)
+
+    def first_at_or_after(self, bound_us: int) -> int | None:
+        """Index (over all chunks) of the first pending tick with event time ≥ ``bound_us``."""
+        before = 0
+        for ticks, _ in self.chunks:
+            hit = np.flatnonzero(ticks.event_time_us >= bound_us)
+            if hit.size:
+                return before + int(hit[0])
+            before += len(ticks)
+        return None
+
+    def take(self, n: int) -> list[TickBatch]:
+        """Remove and return the first ``n`` pending ticks (a chunk straddling ``n`` is split by index)."""
+        out: list[TickBatch] = []
+        while n > 0:
+            ticks, raw = self.chunks[0]
+            if len(ticks) <= n:
+                out.append(ticks)
+                self.chunks.pop(0)
+                n -= len(ticks)
+                self.n -= len(ticks)
+            else:
+                out.append(ticks.select(np.arange(n)))
+                self.chunks[0] = (ticks.select(np.arange(n, len(ticks))), raw)
+                self.n -= n
+                n = 0
+        return out
+
+    def first_offset(self) -> int | None:
+        return int(self.chunks[0][0].offset[0]) if self.chunks else None
+
+    def rows(self) -> list[list[Any]]:
+        """Checkpoint form, the same as `_RecordPending.rows` of the same records."""
+        out: list[list[Any]] = []
+        for ticks, raw in self.chunks:
+            # offsets increase within a partition: each pending tick's raw row by binary search
+            idx = np.searchsorted(raw.offset, ticks.offset).tolist()
+            stamps = raw.timestamp_us
+            for i in idx:
+                key = raw.keys[i]
+                out.append(
+                    [
+                        int(raw.offset[i]),
+                        key.hex() if key is not None else None,
+                        raw.values[i].hex(),
+                        int(stamps[i]),
+                    ]
+                )
+        return out
+
+    @classmethod
+    def from_records(
+        cls, tp: TopicPartition, records: Sequence[Record], codec: AvroCodec[Tick]
+    ) -> _TickPending:
+        """Pending ticks restored from a checkpoint (validated before it was written: decoded, not re-validated)."""
+        out = cls()
+        if records:
+            offsets = np.array([r.offset for r in records], np.int64)
+            ticks = TickBatch.from_ticks(
+                [codec.decode(r.value) for r in records],
+                np.full(len(records), tp.partition, np.int32),
+                offsets,
+            )
+            raw = RawBatch(
+                (tp,),
+                np.zeros(len(records), np.int32),
+                offsets,
+                [r.key for r in records],
+                [r.value for r in records],
+                np.array([r.timestamp_us for r in records], np.int64),
+            )
+            out.extend(ticks, raw)
+        return out
+
+
+def _rows_from(raw: RawBatch, first: int) -> RawBatch:
+    """The rows of a one-partition batch at offsets ≥ ``first`` (a rebalance may redeliver records already held)."""
+    keep = np.flatnonzero(raw.offset >= first)
+    if keep.size == len(raw):
+        return raw
+    picked = keep.tolist()
+    return RawBatch(
+        raw.tps,
+        raw.tp_index[keep],
+        raw.offset[keep],
+        [raw.keys[i] for i in picked],
+        [raw.values[i] for i in picked],
+        raw.timestamp_us[keep],
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # output fencing
 
@@ -412,7 +556,11 @@ class _PartitionRunner:
         self.pos_validator = PositionEventValidator(
             worker.known_instruments, self.book_set, codec=worker.codecs.position, registry=private
         )
-        self.pending: dict[TopicPartition, list[tuple[Any, Record]]] = {tp: [] for tp in self.inputs}
+        self.columnar = cfg.columnar
+        self.pending: dict[TopicPartition, _RecordPending | _TickPending] = {
+            tp: _TickPending() if self.columnar and tp != self.pos_tp else _RecordPending()
+            for tp in self.inputs
+        }
         self.offsets: dict[TopicPartition, int] = {tp: 0 for tp in self.inputs}
         self.fence = _Fence()
         self.windows_since_ckpt = 0
@@ -450,6 +598,10 @@ class _PartitionRunner:
         else:
             self._restore(ckpt)
             output_from = ckpt.output_offsets
+        # the engine's factor positions and which of them must stay > 0, for `apply_levels` (fixed per engine)
+        fids = self.engine.factor_ids
+        self.factor_column = {f: j for j, f in enumerate(fids)}
+        self.factor_positive = np.array([parse_factor(f).positive for f in fids], dtype=bool)
         self.tick_consumer = bus.consumer(f"{cfg.group}.ticks.p{partition}")
         self.tick_consumer.assign({tp: self.offsets[tp] for tp in self.tick_tps})
         self._read_fence(output_from)
@@ -477,7 +629,10 @@ class _PartitionRunner:
             codec = w.codecs.position if tp == self.pos_tp else w.codecs.tick
             rows = meta["pending"].get(_key(tp), [])
             records = [_record_from(tp, row) for row in rows]
-            self.pending[tp] = [(codec.decode(r.value), r) for r in records]
+            if isinstance(self.pending[tp], _TickPending):
+                self.pending[tp] = _TickPending.from_records(tp, records, w.codecs.tick)
+            else:
+                self.pending[tp] = _RecordPending((codec.decode(r.value), r) for r in records)
         self.window = ckpt.window + 1
         self.done = w.config.mode == "simulation" and ckpt.window >= w.config.last_window
 
@@ -493,7 +648,7 @@ class _PartitionRunner:
             "positions": self.pos_validator.state(),
             "limits": self.limits.state(),
             "limit_values": self.limit_values,
-            "pending": {_key(tp): [_record_json(r) for _, r in self.pending[tp]] for tp in self.inputs},
+            "pending": {_key(tp): self.pending[tp].rows() for tp in self.inputs},
         }
         w.store.save(
             Checkpoint(
@@ -569,6 +724,13 @@ class _PartitionRunner:
         self._validate(self.pos_tp, records)
 
     def poll_ticks(self, timeout: float) -> int:
+        if self.columnar:
+            raw = self.tick_consumer.poll_batch(self.w.config.poll_records, timeout)
+            if not len(raw):
+                return 0
+            for tp, part in raw.split().items():
+                self._validate_columns(tp, part)
+            return len(raw)
         records = self.tick_consumer.poll(self.w.config.poll_records, timeout)
         by_tp: dict[TopicPartition, list[Record]] = {}
         for r in records:
@@ -582,17 +744,54 @@ class _PartitionRunner:
         records = [r for r in records if r.offset >= self.offsets[tp]]
         if not records:
             return
+        pending = self.pending[tp]
+        assert isinstance(pending, _RecordPending)
         if tp == self.pos_tp:
             events, dead = self.pos_validator.validate(records)
-            self.pending[tp].extend(_pair(records, events, dead))
+            pending.extend(records, events, dead)
             self._publish_dead(dead)
         else:
             ticks, dead = self.tick_validators[tp].validate(records)
-            self.pending[tp].extend(_pair(records, ticks, dead))
+            pending.extend(records, ticks, dead)
             if tp.partition in self.owned_tick_partitions:
                 self._publish_dead(dead)
             self.ticks_since_close += len(ticks)
         self.offsets[tp] = records[-1].offset + 1
+
+    def _validate_columns(self, tp: TopicPartition, raw: RawBatch) -> None:
+        # a rebalance may redeliver records we already hold: keep only the new ones
+        if int(raw.offset[0]) < self.offsets[tp]:
+            raw = _rows_from(raw, self.offsets[tp])
+            if not len(raw):
+                return
+        pending = self.pending[tp]
+        assert isinstance(pending, _TickPending)
+        ticks, dead = self.tick_validators[tp].validate_batch(raw)
+        pending.extend(ticks, raw)
+        if dead and tp.partition in self.owned_tick_partitions:
+            self._publish_dead(dead)
+        self.ticks_since_close += len(ticks)
+        self.offsets[tp] = int(raw.offset[-1]) + 1
+
+    def _apply_tick_columns(self, ticks: TickBatch) -> int:
+        """`StreamingEngine.apply_ticks` on columns; returns how many ticks the engine rejected.
+
+        Rows of universe factors with a finite level (> 0 where the factor must be positive) go through
+        ``apply_levels`` by factor position; the rest — factors outside the universe, levels the engine refuses —
+        through ``apply_ticks`` as objects. Rows of the second kind never set a universe factor's level, so the
+        latest level per factor is that of the per-message path."""
+        if not len(ticks):
+            return 0
+        per_factor = np.array([self.factor_column.get(f, -1) for f in ticks.factors], np.int64)
+        cols = per_factor[ticks.factor_index]
+        value = ticks.value
+        known = cols >= 0
+        ok = known & np.isfinite(value) & ((value > 0) | ~self.factor_positive[np.where(known, cols, 0)])
+        if ok.all():
+            self.engine.apply_levels(cols, value)
+            return 0
+        self.engine.apply_levels(cols[ok], value[ok])
+        return len(self.engine.apply_ticks(ticks.select(~ok).to_ticks()))
 
     def _publish_dead(self, dead: Iterable[DeadLetter]) -> None:
         w = self.w
@@ -629,12 +828,12 @@ class _PartitionRunner:
             bound = (self.window + 1) * cfg.window_us
             cut: dict[TopicPartition, int] = {}
             for tp in self.inputs:
-                items = self.pending[tp]
-                i = next((j for j, (m, _) in enumerate(items) if m.event_time_us >= bound), None)
-                if i is not None and not last:
+                pending = self.pending[tp]
+                i = None if last else pending.first_at_or_after(bound)
+                if i is not None:
                     cut[tp] = i
                 elif self.at_end(tp):
-                    cut[tp] = len(items)
+                    cut[tp] = len(pending)
                 else:
                     return closed
             self._close(cut)
@@ -647,22 +846,28 @@ class _PartitionRunner:
         k = self.window
         as_of = self._as_of(k)
         ticks: list[Tick] = []
+        columns: list[TickBatch] = []
         events: list[tuple[PositionEvent, Record]] = []
         offsets: dict[str, int] = {}
         for tp in self.inputs:
-            n = cut[tp]
-            items = self.pending[tp]
-            taken, self.pending[tp] = items[:n], items[n:]
-            offsets[_key(tp)] = self.pending[tp][0][1].offset if self.pending[tp] else self.offsets[tp]
+            pending = self.pending[tp]
+            taken = pending.take(cut[tp])
+            first = pending.first_offset()
+            offsets[_key(tp)] = first if first is not None else self.offsets[tp]
             if tp == self.pos_tp:
-                events.extend(taken)
+                events.extend(taken)  # type: ignore[arg-type]
+            elif isinstance(pending, _TickPending):
+                columns.extend(taken)  # type: ignore[arg-type]
             else:
-                ticks.extend(m for m, _ in taken)
+                ticks.extend(m for m, _ in taken)  # type: ignore[misc]
         engine = self.engine
-        bad_ticks = engine.apply_ticks(ticks)
+        # ticks in input order, the latest level per factor winning: applying the chunks one after the other in
+        # that order sets the same levels as one call on all of them
+        rejects = len(engine.apply_ticks(ticks)) if ticks else 0
+        for chunk in columns:
+            rejects += self._apply_tick_columns(chunk)
         dead: list[DeadLetter] = []
-        if bad_ticks:
-            w.engine_rejects += len(bad_ticks)
+        w.engine_rejects += rejects
         for ev, rec in events:
             for bad in engine.apply_position_events([ev]):
                 dead.append(
