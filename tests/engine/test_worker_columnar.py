@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from worker_inputs import position_events, publish_events, replay_ticks, sim_config, small_bank
 
-from riskstream.bus import Bus, TickBatch, TopicPartition, open_bus, partition_for
-from riskstream.domain import Tick
+from riskstream.bus import Bus, RawBatch, TickBatch, TickValidator, TopicPartition, open_bus, partition_for
+from riskstream.domain import DeadLetter, Tick
 from riskstream.engine._checkpoint import CheckpointStore
 from riskstream.engine._pipeline import run_simulation
-from riskstream.engine._worker import VECTORS_TOPIC, Codecs, _read_range, _TickPending
+from riskstream.engine._worker import VECTORS_TOPIC, Codecs, RiskWorker, _read_range, _TickPending
 
 N = 4  # partitions
 
@@ -78,13 +78,18 @@ def _run(
     *,
     columnar: bool,
     poll_records: int,
+    share: bool = True,
     checkpoint_every_windows: int = 10,
     leave_after: list[int | None] | None = None,
 ) -> tuple[dict, list[dict[str, int]], dict]:
     bank = small_bank()
     bus, _ = _bus()
     config = sim_config(
-        tmp, columnar=columnar, poll_records=poll_records, checkpoint_every_windows=checkpoint_every_windows
+        tmp,
+        columnar=columnar,
+        share_tick_reads=share,
+        poll_records=poll_records,
+        checkpoint_every_windows=checkpoint_every_windows,
     )
     workers = 2 if leave_after else 1
     result = run_simulation(
@@ -99,13 +104,16 @@ def _run(
     return _outputs(bus), result.stats, ckpts
 
 
-@pytest.mark.parametrize("poll_records", [5_000, 37])
+@pytest.mark.parametrize(("poll_records", "share"), [(5_000, True), (37, True), (37, False)])
 def test_columnar_worker_publishes_what_the_per_message_path_published(
-    tmp_path: Path, poll_records: int
+    tmp_path: Path, poll_records: int, share: bool
 ) -> None:
-    # 37-record polls: chunks straddle window boundaries and are split by index
+    # 37-record polls: chunks straddle window boundaries and are split by index; share: the 4 partitions of the
+    # one worker read and validate each poll once, or each on its own
     ref_out, ref_stats, ref_ckpt = _run(tmp_path / "ref", columnar=False, poll_records=poll_records)
-    col_out, col_stats, col_ckpt = _run(tmp_path / "col", columnar=True, poll_records=poll_records)
+    col_out, col_stats, col_ckpt = _run(
+        tmp_path / "col", columnar=True, poll_records=poll_records, share=share
+    )
     # the run did something: every window of 4 partitions (16 windows each), dead letters published
     assert ref_stats[0]["windows_closed"] == 4 * 16
     assert ref_stats[0]["dead_letters"] > 0
@@ -117,7 +125,8 @@ def test_columnar_worker_publishes_what_the_per_message_path_published(
 
 def test_columnar_worker_resumes_from_checkpoints_with_pending_ticks(tmp_path: Path) -> None:
     # a worker leaving after 5 windows hands its partitions over through checkpoints holding pending ticks
-    # (small polls: records read past a boundary are pending when it checkpoints)
+    # (small polls: records read past a boundary are pending when it checkpoints); the partitions taken over
+    # start at other offsets than those the other worker holds, so they read apart until both reach the end
     runs = {
         columnar: _run(
             tmp_path / str(columnar),
@@ -158,3 +167,54 @@ def test_pending_ticks_round_trip_through_checkpoint_rows(tmp_path: Path) -> Non
     again = _TickPending.from_records(tp, good[7:], codecs.tick)
     assert again.rows() == pending.rows()
     assert again.chunks[0][0].to_ticks() == ticks[7:]
+
+
+def test_partitions_at_the_same_offsets_validate_each_poll_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    original = TickValidator.validate_batch
+
+    def counted(self: TickValidator, raw: RawBatch) -> tuple[TickBatch, list[DeadLetter]]:
+        calls.append(len(raw))
+        return original(self, raw)
+
+    monkeypatch.setattr(TickValidator, "validate_batch", counted)
+    rows = {}
+    for share in (False, True):
+        calls.clear()
+        _run(tmp_path / str(share), columnar=True, poll_records=5_000, share=share)
+        rows[share] = sum(calls)
+    # one worker owning the 4 partitions, all from offset 0: each tick validated 4 times apart, once shared
+    n_ticks = len(_inputs())
+    assert rows == {False: 4 * n_ticks, True: n_ticks}
+
+
+def _revoke_midway(tmp: Path, columnar: bool) -> tuple[dict, dict]:
+    """One worker owning the 4 partitions loses partition 0 (the one reading for the others when shared) after 8
+    windows and runs the other three to the end; their outputs and checkpoints."""
+    bank = small_bank()
+    bus, _ = _bus()
+    config = dataclasses.replace(sim_config(tmp, columnar=columnar, poll_records=37), assigned=(0, 1, 2, 3))
+    worker = RiskWorker(bus, bank.portfolio(), bank.snapshot, bank.history, config)
+    tps = [TopicPartition(bus.topics.positions, p) for p in range(N)]
+    worker._consumer.assign({tp: 0 for tp in tps})
+    worker._on_assign(tps)
+    while worker.windows_closed < 8:
+        worker.step()
+    worker._on_revoke(tps[:1])
+    while not all(r.done for r in worker.runners.values()):
+        worker.step()
+    worker.close()
+    out = {k: v for k, v in _outputs(bus).items() if k[1] != 0}
+    store = CheckpointStore(config.checkpoint_dir, config.group)
+    ckpts = {}
+    for p in range(1, N):
+        c = store.load(p)
+        assert c is not None
+        ckpts[p] = (c.window, dict(c.input_offsets), c.blobs["meta"])
+    return out, ckpts
+
+
+def test_partitions_read_on_alone_when_the_one_reading_for_them_is_revoked(tmp_path: Path) -> None:
+    assert _revoke_midway(tmp_path / "col", True) == _revoke_midway(tmp_path / "ref", False)

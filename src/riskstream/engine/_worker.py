@@ -154,6 +154,10 @@ class WorkerConfig:
         ``apply_levels``) and stay columns while pending. ``False``: the per-message reference path (``poll`` →
         ``validate`` → ``apply_ticks``, a ``Tick`` and a ``Record`` per message). Both publish the same records
         and write the same checkpoints; either restores the other's checkpoint.
+    share_tick_reads
+        Columnar path: owned partitions at the same ticks offsets with the same validator state read, decode and
+        validate each poll once (one of them polls; the others take its columns and validator state and their
+        own consumers stand unassigned until they read on their own again). ``False``: each partition reads alone.
     """
 
     group: str = "risk-workers"
@@ -172,6 +176,7 @@ class WorkerConfig:
     poll_records: int = 5_000
     assigned: tuple[int, ...] | None = None
     columnar: bool = True
+    share_tick_reads: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("simulation", "live"):
@@ -603,6 +608,7 @@ class _PartitionRunner:
         self.factor_column = {f: j for j, f in enumerate(fids)}
         self.factor_positive = np.array([parse_factor(f).positive for f in fids], dtype=bool)
         self.tick_consumer = bus.consumer(f"{cfg.group}.ticks.p{partition}")
+        self.tick_reader_idle = False
         self.tick_consumer.assign({tp: self.offsets[tp] for tp in self.tick_tps})
         self._read_fence(output_from)
 
@@ -723,13 +729,32 @@ class _PartitionRunner:
     def add_position_records(self, records: Sequence[Record]) -> None:
         self._validate(self.pos_tp, records)
 
-    def poll_ticks(self, timeout: float) -> int:
+    def reads_like(self, other: _PartitionRunner) -> bool:
+        """Whether this partition's ticks input is in the state of ``other``'s: the same offset and the same
+        validator state on every ticks partition (then validating a poll once serves both exactly)."""
+        return self.columnar and all(
+            self.offsets[tp] == other.offsets[tp]
+            and self.tick_validators[tp].state() == other.tick_validators[tp].state()
+            for tp in self.tick_tps
+        )
+
+    def poll_ticks(self, timeout: float, followers: Sequence[_PartitionRunner] = ()) -> int:
+        """Read, validate and hold one poll of ticks; ``followers`` (partitions that `reads_like` this one) take
+        the same validated columns and validator state instead of reading themselves."""
         if self.columnar:
+            if self.tick_reader_idle:
+                # a follower until now: its consumer stood unassigned; read on from its own offsets
+                self.tick_consumer.assign({tp: self.offsets[tp] for tp in self.tick_tps})
+                self.tick_reader_idle = False
+            for f in followers:
+                if not f.tick_reader_idle:
+                    f.tick_consumer.assign({})  # no fetching into a queue nobody reads
+                    f.tick_reader_idle = True
             raw = self.tick_consumer.poll_batch(self.w.config.poll_records, timeout)
             if not len(raw):
                 return 0
             for tp, part in raw.split().items():
-                self._validate_columns(tp, part)
+                self._validate_columns(tp, part, followers)
             return len(raw)
         records = self.tick_consumer.poll(self.w.config.poll_records, timeout)
         by_tp: dict[TopicPartition, list[Record]] = {}
@@ -758,15 +783,28 @@ class _PartitionRunner:
             self.ticks_since_close += len(ticks)
         self.offsets[tp] = records[-1].offset + 1
 
-    def _validate_columns(self, tp: TopicPartition, raw: RawBatch) -> None:
+    def _validate_columns(
+        self, tp: TopicPartition, raw: RawBatch, followers: Sequence[_PartitionRunner] = ()
+    ) -> None:
         # a rebalance may redeliver records we already hold: keep only the new ones
         if int(raw.offset[0]) < self.offsets[tp]:
             raw = _rows_from(raw, self.offsets[tp])
             if not len(raw):
                 return
+        validator = self.tick_validators[tp]
+        ticks, dead = validator.validate_batch(raw)
+        self._hold_columns(tp, raw, ticks, dead)
+        if followers:
+            state = validator.state()
+            for f in followers:
+                f.tick_validators[tp].restore(state)
+                f._hold_columns(tp, raw, ticks, dead)
+
+    def _hold_columns(
+        self, tp: TopicPartition, raw: RawBatch, ticks: TickBatch, dead: list[DeadLetter]
+    ) -> None:
         pending = self.pending[tp]
         assert isinstance(pending, _TickPending)
-        ticks, dead = self.tick_validators[tp].validate_batch(raw)
         pending.extend(ticks, raw)
         if dead and tp.partition in self.owned_tick_partitions:
             self._publish_dead(dead)
@@ -1095,13 +1133,32 @@ class RiskWorker:
             if runner is not None:
                 runner.add_position_records(rs)
         closed = 0
-        got = 0
+        got = self._poll_ticks()
         for runner in list(self.runners.values()):
-            got += runner.poll_ticks(0.0)
             closed += runner.advance()
         if not closed and not got and not records:
             time.sleep(min(timeout, 0.01))
         return closed
+
+    def _poll_ticks(self) -> int:
+        """One poll of ticks for every owned partition; with `WorkerConfig.share_tick_reads`, partitions whose
+        ticks input is in the same state (`_PartitionRunner.reads_like`) read, decode and validate it once."""
+        runners = list(self.runners.values())
+        if len(runners) < 2 or not (self.config.columnar and self.config.share_tick_reads):
+            return sum(r.poll_ticks(0.0) for r in runners)
+        groups: list[list[_PartitionRunner]] = []
+        for r in runners:
+            group = next((g for g in groups if r.reads_like(g[0])), None)
+            if group is None:
+                groups.append([r])
+            else:
+                group.append(r)
+        # the group's leader: one whose consumer is reading (no re-assignment while the group stays together)
+        got = 0
+        for g in groups:
+            g.sort(key=lambda r: r.tick_reader_idle)
+            got += g[0].poll_ticks(0.0, g[1:])
+        return got
 
     def close(self) -> None:
         """Checkpoint every owned partition and leave the group."""
