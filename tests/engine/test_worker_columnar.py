@@ -100,7 +100,13 @@ def _run(
     for p in range(N):
         c = store.load(p)
         assert c is not None
-        ckpts[p] = (c.window, dict(c.input_offsets), dict(c.output_offsets), c.blobs["meta"])
+        ckpts[p] = (
+            c.window,
+            dict(c.input_offsets),
+            dict(c.output_offsets),
+            c.blobs["meta"],
+            c.blobs["engine"],
+        )
     return _outputs(bus), result.stats, ckpts
 
 
@@ -212,7 +218,7 @@ def _revoke_midway(tmp: Path, columnar: bool) -> tuple[dict, dict]:
     for p in range(1, N):
         c = store.load(p)
         assert c is not None
-        ckpts[p] = (c.window, dict(c.input_offsets), c.blobs["meta"])
+        ckpts[p] = (c.window, dict(c.input_offsets), c.blobs["meta"], c.blobs["engine"])
     return out, ckpts
 
 

@@ -89,7 +89,7 @@ from ..bus import (
 )
 from ..domain import Alert, DeadLetter, Portfolio, PositionEvent, RiskSnapshot, Tick, parse_factor
 from ..domain import MarketSnapshot as _MarketSnapshot
-from ..errors import ConfigurationError, InputError
+from ..errors import ConfigurationError, InputError, RiskstreamError
 from ._checkpoint import Checkpoint, CheckpointStore, PartitionLease
 from ._limits import LimitMonitor, limits_from_values
 from ._stream import StreamingEngine
@@ -603,10 +603,11 @@ class _PartitionRunner:
         else:
             self._restore(ckpt)
             output_from = ckpt.output_offsets
-        # the engine's factor positions and which of them must stay > 0, for `apply_levels` (fixed per engine)
-        fids = self.engine.factor_ids
-        self.factor_column = {f: j for j, f in enumerate(fids)}
-        self.factor_positive = np.array([parse_factor(f).positive for f in fids], dtype=bool)
+        # per factor id: (position in the engine's universe or -1, a well-formed id, levels must be > 0), for
+        # `_apply_tick_columns` (the universe is fixed per engine; ids outside it are added as they come)
+        self.factor_info: dict[str, tuple[int, bool, bool]] = {
+            f: (j, True, parse_factor(f).positive) for j, f in enumerate(self.engine.factor_ids)
+        }
         self.tick_consumer = bus.consumer(f"{cfg.group}.ticks.p{partition}")
         self.tick_reader_idle = False
         self.tick_consumer.assign({tp: self.offsets[tp] for tp in self.tick_tps})
@@ -811,25 +812,48 @@ class _PartitionRunner:
         self.ticks_since_close += len(ticks)
         self.offsets[tp] = int(raw.offset[-1]) + 1
 
+    def _factor(self, factor_id: str) -> tuple[int, bool, bool]:
+        info = self.factor_info.get(factor_id)
+        if info is None:
+            try:
+                info = (-1, True, parse_factor(factor_id).positive)
+            except RiskstreamError:
+                info = (-1, False, False)
+            self.factor_info[factor_id] = info
+        return info
+
     def _apply_tick_columns(self, ticks: TickBatch) -> int:
         """`StreamingEngine.apply_ticks` on columns; returns how many ticks the engine rejected.
 
-        Rows of universe factors with a finite level (> 0 where the factor must be positive) go through
-        ``apply_levels`` by factor position; the rest — factors outside the universe, levels the engine refuses —
-        through ``apply_ticks`` as objects. Rows of the second kind never set a universe factor's level, so the
-        latest level per factor is that of the per-message path."""
+        The engine takes a tick whose id is well formed and whose level is finite (and > 0 for prices, FX and
+        vols), and rejects the others; a taken tick sets its universe factor's level (``apply_levels``, by
+        position) or, outside the universe, the level the market keeps for it — for those only the last tick of
+        each factor is handed over (as an object), since a later level replaces an earlier one. Rejected ticks set
+        nothing, so every factor ends at the level of the per-message path."""
         if not len(ticks):
             return 0
-        per_factor = np.array([self.factor_column.get(f, -1) for f in ticks.factors], np.int64)
-        cols = per_factor[ticks.factor_index]
+        info = np.array([self._factor(f) for f in ticks.factors], dtype=np.int64).reshape(
+            len(ticks.factors), 3
+        )
+        per_row = info[ticks.factor_index]
+        cols, well_formed, positive = per_row[:, 0], per_row[:, 1] == 1, per_row[:, 2] == 1
         value = ticks.value
-        known = cols >= 0
-        ok = known & np.isfinite(value) & ((value > 0) | ~self.factor_positive[np.where(known, cols, 0)])
-        if ok.all():
+        taken = well_formed & np.isfinite(value) & ((value > 0) | ~positive)
+        universe = cols >= 0
+        if taken.all() and universe.all():
             self.engine.apply_levels(cols, value)
             return 0
-        self.engine.apply_levels(cols[ok], value[ok])
-        return len(self.engine.apply_ticks(ticks.select(~ok).to_ticks()))
+        levels = taken & universe
+        self.engine.apply_levels(cols[levels], value[levels])
+        other = np.flatnonzero(taken & ~universe)
+        if other.size:
+            # the last row of each factor outside the universe
+            codes = ticks.factor_index[other][::-1]
+            _, first = np.unique(codes, return_index=True)
+            # every one passed the engine's own checks above: none comes back rejected
+            last = self.engine.apply_ticks(ticks.select(np.sort(other[::-1][first])).to_ticks())
+            return int(len(ticks) - np.count_nonzero(taken)) + len(last)
+        return int(len(ticks) - np.count_nonzero(taken))
 
     def _publish_dead(self, dead: Iterable[DeadLetter]) -> None:
         w = self.w
