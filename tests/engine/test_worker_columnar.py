@@ -100,13 +100,9 @@ def _run(
     for p in range(N):
         c = store.load(p)
         assert c is not None
-        ckpts[p] = (
-            c.window,
-            dict(c.input_offsets),
-            dict(c.output_offsets),
-            c.blobs["meta"],
-            c.blobs["engine"],
-        )
+        # not the output offsets: the aggregator writes desk and firm snapshots to the same topic, so how many of
+        # them a partition's last checkpoint counts depends on thread timing
+        ckpts[p] = (c.window, dict(c.input_offsets), c.blobs["meta"], c.blobs["engine"])
     return _outputs(bus), result.stats, ckpts
 
 
