@@ -17,7 +17,7 @@ from riskstream.bus import Bus, RawBatch, TickBatch, TickValidator, TopicPartiti
 from riskstream.domain import DeadLetter, Tick
 from riskstream.engine._checkpoint import CheckpointStore
 from riskstream.engine._pipeline import run_simulation
-from riskstream.engine._worker import VECTORS_TOPIC, Codecs, RiskWorker, _read_range, _TickPending
+from riskstream.engine._worker import VECTORS_TOPIC, Codecs, RiskWorker, _read_range, _split, _TickPending
 
 N = 4  # partitions
 
@@ -220,3 +220,20 @@ def _revoke_midway(tmp: Path, columnar: bool) -> tuple[dict, dict]:
 
 def test_partitions_read_on_alone_when_the_one_reading_for_them_is_revoked(tmp_path: Path) -> None:
     assert _revoke_midway(tmp_path / "col", True) == _revoke_midway(tmp_path / "ref", False)
+
+
+def test_split_with_timestamps_read_when_asked_equals_rawbatch_split() -> None:
+    bus, _ = _bus()
+    consumer = bus.consumer("test.split")
+    consumer.assign({TopicPartition(bus.topics.ticks, q): 0 for q in range(N)})
+    raw = consumer.poll_batch(5_000, 1.0)
+    consumer.close()
+    assert len(raw.tps) > 1
+    got, want = _split(raw), raw.split()  # reference: the bus's own split, timestamps read at once
+    assert list(got) == list(want)
+    for tp, part in want.items():
+        mine = got[tp]
+        assert callable(mine.timestamps)
+        assert (
+            mine.records() == part.records()
+        )  # topic, partition, offset, key, value, timestamp of every row

@@ -474,6 +474,26 @@ class _TickPending:
         return out
 
 
+def _split(raw: RawBatch) -> dict[TopicPartition, RawBatch]:
+    """`RawBatch.split` leaving the timestamps unread until asked (only a checkpoint of pending ticks needs them;
+    on Kafka reading them costs a call per message)."""
+    if len(raw.tps) <= 1:
+        return raw.split()
+    read: list[np.ndarray] = []
+
+    def stamps(k: int) -> Callable[[], np.ndarray]:
+        def get() -> np.ndarray:
+            if not read:
+                read.append(raw.timestamp_us)
+            return read[0][raw.tp_index == k]
+
+        return get
+
+    # split with the offsets standing in for the timestamps, then give each part its own, read when asked
+    parts = replace(raw, timestamps=raw.offset).split()
+    return {tp: replace(part, timestamps=stamps(raw.tps.index(tp))) for tp, part in parts.items()}
+
+
 def _rows_from(raw: RawBatch, first: int) -> RawBatch:
     """The rows of a one-partition batch at offsets ≥ ``first`` (a rebalance may redeliver records already held)."""
     keep = np.flatnonzero(raw.offset >= first)
@@ -486,7 +506,7 @@ def _rows_from(raw: RawBatch, first: int) -> RawBatch:
         raw.offset[keep],
         [raw.keys[i] for i in picked],
         [raw.values[i] for i in picked],
-        raw.timestamp_us[keep],
+        lambda: raw.timestamp_us[keep],
     )
 
 
@@ -605,6 +625,7 @@ class _PartitionRunner:
             output_from = ckpt.output_offsets
         # per factor id: (position in the engine's universe or -1, a well-formed id, levels must be > 0), for
         # `_apply_tick_columns` (the universe is fixed per engine; ids outside it are added as they come)
+        self.factor_tables: dict[int, tuple[tuple[str, ...], np.ndarray]] = {}
         self.factor_info: dict[str, tuple[int, bool, bool]] = {
             f: (j, True, parse_factor(f).positive) for j, f in enumerate(self.engine.factor_ids)
         }
@@ -754,7 +775,7 @@ class _PartitionRunner:
             raw = self.tick_consumer.poll_batch(self.w.config.poll_records, timeout)
             if not len(raw):
                 return 0
-            for tp, part in raw.split().items():
+            for tp, part in _split(raw).items():
                 self._validate_columns(tp, part, followers)
             return len(raw)
         records = self.tick_consumer.poll(self.w.config.poll_records, timeout)
@@ -822,6 +843,18 @@ class _PartitionRunner:
             self.factor_info[factor_id] = info
         return info
 
+    def _factor_table(self, factors: tuple[str, ...]) -> np.ndarray:
+        """`_factor` of each id of a batch universe as an (n, 3) int64 array; the chunks of one poll share their
+        universe, so it is built once per poll (a few are kept, the tuple held so its id stays its own)."""
+        hit = self.factor_tables.get(id(factors))
+        if hit is not None and hit[0] is factors:
+            return hit[1]
+        table = np.array([self._factor(f) for f in factors], dtype=np.int64).reshape(len(factors), 3)
+        if len(self.factor_tables) >= 64:
+            self.factor_tables.clear()
+        self.factor_tables[id(factors)] = (factors, table)
+        return table
+
     def _apply_tick_columns(self, ticks: TickBatch) -> int:
         """`StreamingEngine.apply_ticks` on columns; returns how many ticks the engine rejected.
 
@@ -832,10 +865,7 @@ class _PartitionRunner:
         nothing, so every factor ends at the level of the per-message path."""
         if not len(ticks):
             return 0
-        info = np.array([self._factor(f) for f in ticks.factors], dtype=np.int64).reshape(
-            len(ticks.factors), 3
-        )
-        per_row = info[ticks.factor_index]
+        per_row = self._factor_table(ticks.factors)[ticks.factor_index]
         cols, well_formed, positive = per_row[:, 0], per_row[:, 1] == 1, per_row[:, 2] == 1
         value = ticks.value
         taken = well_formed & np.isfinite(value) & ((value > 0) | ~positive)
