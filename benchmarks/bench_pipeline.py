@@ -75,7 +75,7 @@ class _StepTimer:
             finally:
                 timer.seconds += time.perf_counter() - start
 
-        StreamingEngine.step = timed  # type: ignore[method-assign]
+        StreamingEngine.step = timed  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -103,8 +103,9 @@ def _raw_consume(bootstrap: str, topic: str, n: int) -> float:
     return elapsed
 
 
-def kafka_path(bank: Any, ticks: list[Tick], own: tuple[int, ...]) -> dict[str, float]:
-    """One worker owning ``own`` positions partitions consumes the replay in simulation mode on the Kafka mock."""
+def kafka_path(bank: Any, ticks: list[Tick], own: tuple[int, ...], columnar: bool = True) -> dict[str, Any]:
+    """One worker owning ``own`` positions partitions consumes the replay in simulation mode on the Kafka mock
+    (``columnar``: the worker's tick path; ``False``: its per-message reference path)."""
     bus = open_bus("kafka://mock", partitions=PARTITIONS)
     try:
         publish_ticks(bus, ticks, Codecs(bus))
@@ -119,6 +120,7 @@ def kafka_path(bank: Any, ticks: list[Tick], own: tuple[int, ...]) -> dict[str, 
             checkpoint_every_windows=10,
             stream=StreamConfig(window=SCENARIOS, slow_every_s=0.0),
             assigned=own,
+            columnar=columnar,
         )
         closes: list[float] = []
         worker = RiskWorker(
@@ -145,6 +147,7 @@ def kafka_path(bank: Any, ticks: list[Tick], own: tuple[int, ...]) -> dict[str, 
     raw_rate = len(ticks) / statistics.median(raws)
     rate = steady_ticks / span
     return {
+        "path": "columnar" if columnar else "per message",
         "partitions": len(own),
         "worker_ticks_s": rate,
         "raw_ticks_s": raw_rate,
@@ -278,10 +281,14 @@ def main() -> None:
     bank = sample_bank(POSITIONS, 0, universe=universe, history=history)
     n_factors = len(history.columns)
     kafka_ticks = _ticks(history, KAFKA_TICKS, KAFKA_RATE, seed=1)
-    results = [kafka_path(bank, kafka_ticks, own) for own in ((0,), tuple(range(PARTITIONS)))]
+    results = [
+        kafka_path(bank, kafka_ticks, own, columnar)
+        for own, columnar in (((0,), True), (tuple(range(PARTITIONS)), True), ((0,), False))
+    ]
     for r in results:
         print(
-            f"kafka path, worker owning {r['partitions']} partition(s): {r['worker_ticks_s']:,.0f} ticks/s vs raw "
+            f"kafka path ({r['path']}), worker owning {r['partitions']} partition(s): "
+            f"{r['worker_ticks_s']:,.0f} ticks/s vs raw "
             f"{r['raw_ticks_s']:,.0f} msg/s, ratio {r['ratio']:.3f} (goal >= 0.5); engine step share "
             f"{r['engine_share']:.0%}; start-up {r['startup_s']:.1f} s"
         )
@@ -293,7 +300,7 @@ def main() -> None:
         f"at the end; {lat['firm_publications']} firm publications, {lat['windows']:.0f} windows per partition"
     )
     rows = "\n".join(
-        f"| {r['partitions']} | {r['worker_ticks_s']:,.0f} | {r['raw_ticks_s']:,.0f} | **{r['ratio']:.3f}** | "
+        f"| {r['path']} | {r['partitions']} | {r['worker_ticks_s']:,.0f} | {r['raw_ticks_s']:,.0f} | **{r['ratio']:.3f}** | "
         f"{r['engine_share']:.0%} | {r['startup_s']:.1f} |"
         for r in results
     )
@@ -305,11 +312,13 @@ def main() -> None:
         f"(`kafka://mock`, {PARTITIONS} partitions), replayed in simulation mode with windows of "
         f"{KAFKA_WINDOW_US // 1000} ms of event time ({int(KAFKA_RATE * KAFKA_WINDOW_US / 1e6):,} ticks each). "
         "Worker rate: ticks of the windows after the first ÷ time from the first window's close to the last "
-        "(engine construction excluded); each owned partition reads every tick partition, so a worker owning 4 "
-        "partitions decodes and steps each tick 4 times. Raw: a bare confluent-kafka consumer reading the same "
-        "messages without decoding (median of 3, same run).\n\n"
-        "| partitions owned | worker ticks/s | raw consume msg/s | ratio (goal ≥ 0.5) | time in engine step "
-        "| start-up (s) |\n|---:|---:|---:|---:|---:|---:|\n" + rows,
+        "(engine construction excluded). Columnar: `poll_batch` → `validate_batch` → `apply_levels`; a worker "
+        "owning 4 partitions at the same tick offsets decodes and validates each poll once and steps 4 engines. "
+        "Per message: the reference path (`WorkerConfig(columnar=False)`: `poll` → `validate` → `apply_ticks`). "
+        "Raw: a bare confluent-kafka consumer reading the same messages without decoding (median of 3, same "
+        "run).\n\n"
+        "| tick path | partitions owned | worker ticks/s | raw consume msg/s | ratio (goal ≥ 0.5) "
+        "| time in engine step | start-up (s) |\n|---|---:|---:|---:|---:|---:|---:|\n" + rows,
         ".venv/bin/python -m benchmarks pipeline",
     )
     record(

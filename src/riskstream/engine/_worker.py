@@ -6,8 +6,14 @@ Partitioning
     ``positions`` topic (group-managed: partitions move between workers as they join and leave) and so owns the
     books hashing to its partitions. Every engine needs the whole market, so each owned partition ``p`` reads
     *all* ``marketdata.ticks`` partitions with its own manually assigned consumer. One reader per owned partition
-    (rather than one per worker) costs a decode per partition, but it makes each partition's state a function of
-    its own input offsets only: a partition checkpoints, moves and recovers on its own.
+    (rather than one per worker) makes each partition's state a function of its own input offsets only: a
+    partition checkpoints, moves and recovers on its own. Owned partitions whose tick input is in the same state
+    (offsets and validator states) still read, decode and validate each poll once (``share_tick_reads``).
+
+Tick path
+    Columnar: ``poll_batch`` → ``validate_batch`` per ticks partition → pending `TickBatch` columns, cut at window
+    boundaries by index → ``apply_levels`` by factor position. ``WorkerConfig(columnar=False)`` is the per-message
+    reference (``poll`` → ``validate`` → ``apply_ticks``); both publish the same records and checkpoints.
 
 Micro-batches (windows)
     *simulation* (replay under a simulated clock; what tests use): window ``k`` covers event times
