@@ -77,3 +77,34 @@ def test_worker_command_consumes_a_session_on_kafka(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "ckpt" / "risk-workers").glob("p*.ckpt")) == [
         f"p{p}.ckpt" for p in range(4)
     ]
+
+
+def test_stream_replays_the_market_history_of_a_risk_store(tmp_path: Path) -> None:
+    """``--replay-store``: the closes replayed come from the store's market_history, not the portfolio's."""
+    from riskstream.refdata import load_portfolio
+    from riskstream.store import RiskStore
+
+    folder = portfolio_dir(tmp_path.parent)
+    history = load_portfolio(folder).history
+    shocked = history.copy()
+    equities = [c for c in shocked.columns if c.startswith("EQ.")]
+    shocked.loc[shocked.index[-1], equities] *= 0.7  # a 30 % equity crash on the last stored close
+    store = tmp_path / "store"
+    RiskStore.open(store).write_market_history(shocked.iloc[-5:])
+
+    def firm_var(*extra: str) -> float:
+        args = [
+            "stream", "--portfolio", str(folder), "--source", "replay", "--duration", "3", "--json",
+            "--window", "250", *extra,
+        ]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return [x["var"] for x in _lines(result.stdout) if x["node"] == "FIRM"][-1]
+
+    assert firm_var("--replay-store", str(store), "--replay-days", "2") != firm_var()
+    empty = CliRunner().invoke(
+        app,
+        ["stream", "--portfolio", str(folder), "--replay-store", str(tmp_path / "none"), "--duration", "1"],
+    )
+    # (the console script turns this into one `error: …` line and exit status 2)
+    assert "holds no days to replay" in str(empty.exception)

@@ -37,6 +37,19 @@ def test_market_history_is_stored_long_and_rewrites_replace(tmp_path):
     ]
 
 
+def test_market_history_reads_back_as_the_frame_written(tmp_path):
+    store = RiskStore.open(tmp_path / "s")
+    assert store.read_market_history().empty
+    frame = pd.DataFrame(
+        {"EQ.SPX": [100.0, 101.0, np.nan], "FX.EUR": [1.1, 1.2, 1.3]},
+        index=pd.to_datetime(["2026-11-18", "2026-11-19", "2026-11-20"]),
+    )
+    store.write_market_history(frame)
+    pd.testing.assert_frame_equal(store.read_market_history(), frame, check_freq=False)
+    window = store.read_market_history(date(2026, 11, 19), date(2026, 11, 19))
+    pd.testing.assert_frame_equal(window, frame.iloc[1:2], check_freq=False)
+
+
 def test_live_snapshots_one_row_per_measure(tmp_path):
     store = RiskStore.open(tmp_path / "s")
     at = 1_795_132_800_000_000  # 2026-11-20T00:00:00Z in µs (datetime(2026, 11, 20, tzinfo=UTC).timestamp())

@@ -32,15 +32,29 @@ from ._common import err_console, load, money, out_console
 SOURCES = ("replay", "synthetic", "kafka")
 
 
-def _feeds(source: str, history: Any, rate: float) -> list[Any]:
+def _feeds(
+    source: str,
+    history: Any,
+    rate: float,
+    replay: Any = None,
+    replay_days: int = 0,
+    speed: float | None = None,
+) -> list[Any]:
+    """The feeds of ``source``. Replay: the last ``replay_days`` + 1 daily closes of ``replay`` (a history frame,
+    default the portfolio's), at ``speed`` (None = as fast as possible; 86,400 = one day per second)."""
     from ..marketdata import ReplayFeed, SyntheticFeed, WallClock
 
     clock = WallClock()
-    last = history.index[-1]
     feeds: list[Any] = []
     if source in ("replay", "both"):
-        # the valuation day's close: replayed first, it sets every factor to its start-of-day level
-        feeds.append(ReplayFeed.from_history(history, clock=clock, start=last, end=last))
+        frame = history if replay is None else replay
+        if frame.empty:
+            raise ConfigurationError("replay", "market history", "holds no days to replay")
+        first = frame.index[max(0, len(frame.index) - 1 - replay_days)]
+        # replayed first, the closes set every factor to its level; the last one is the start of day
+        feeds.append(
+            ReplayFeed.from_history(frame, clock=clock, speed=speed, start=first, end=frame.index[-1])
+        )
     if source in ("synthetic", "both"):
         feeds.append(SyntheticFeed(history, clock=clock, rate=rate, seed=0))
     return feeds
@@ -57,6 +71,9 @@ def run_pipeline(
     as_json: bool,
     window: int,
     rate: float,
+    replay_store: Path | None = None,
+    replay_days: int = 0,
+    speed: float | None = None,
 ) -> None:
     """Feeds → workers → aggregator on ``bus_url`` for ``duration`` seconds, printing firm and desk VaR/ES."""
     if source not in (*SOURCES, "both"):
@@ -94,7 +111,14 @@ def run_pipeline(
 
         return run
 
-    feeds = [] if source == "kafka" else _feeds(source, loaded.history, rate)
+    replay = None
+    if replay_store is not None:
+        from ..store import RiskStore
+
+        replay = RiskStore.open(replay_store).read_market_history()
+    if replay_days < 0:
+        raise ConfigurationError("replay-days", replay_days, "must be ≥ 0")
+    feeds = [] if source == "kafka" else _feeds(source, loaded.history, rate, replay, replay_days, speed)
 
     def produce() -> None:
         while not stop.is_set() and any(not f.exhausted for f in feeds):
@@ -178,6 +202,19 @@ def stream_command(
     ] = None,
     window: Annotated[int, typer.Option(help="Historical scenarios.")] = 500,
     rate: Annotated[float, typer.Option(help="Synthetic ticks per second.")] = 1_000.0,
+    replay_store: Annotated[
+        Path | None,
+        typer.Option(
+            "--replay-store", help="Replay the market history of this risk store (default: portfolio's)."
+        ),
+    ] = None,
+    replay_days: Annotated[
+        int, typer.Option(help="Replay this many daily closes before the last one, then the last.")
+    ] = 0,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="Replay speed (1 = real time, 86400 = a day per second; default: at once)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """Run feeds, risk workers and the aggregator on a bus; print firm and desk VaR/ES once a second."""
@@ -191,6 +228,9 @@ def stream_command(
         as_json=as_json,
         window=window,
         rate=rate,
+        replay_store=replay_store,
+        replay_days=replay_days,
+        speed=speed,
     )
 
 

@@ -1121,6 +1121,30 @@ class RiskStore:
         )
         return table.num_rows
 
+    def read_market_history(self, start: date | None = None, end: date | None = None) -> pd.DataFrame:
+        """Daily factor levels stored by `write_market_history`, as a frame (index: dates, columns: factor ids),
+        from ``start`` to ``end`` inclusive (None = unbounded) — the scenario source and what a replay feeds."""
+        dt = self._table(MARKET)
+        if dt is None:
+            return pd.DataFrame()
+        filters: list[tuple[str, str, Any]] = []
+        if start is not None:
+            filters.append(("date", ">=", start))
+        if end is not None:
+            filters.append(("date", "<=", end))
+        expr = None
+        for column, op, value in filters:
+            term = ds.field(column) >= value if op == ">=" else ds.field(column) <= value
+            expr = term if expr is None else expr & term
+        long = dt.to_pyarrow_dataset().to_table(filter=expr).to_pandas()
+        if long.empty:
+            return pd.DataFrame()
+        frame = long.pivot(index="date", columns="factor_id", values="value").sort_index()
+        frame.index = pd.DatetimeIndex(frame.index).as_unit("us")  # as portfolio files load it
+        frame.columns.name = None
+        frame.index.name = None
+        return frame
+
     def scan(self, table: str = RESULTS) -> ds.Dataset:
         """The latest hot data of ``table`` as a pyarrow dataset (for polars, pandas or Arrow readers)."""
         name, _ = self._resolve(table)
