@@ -39,7 +39,9 @@ def _ticks() -> list[Tick]:
     ]
 
 
-def _raw_consume(bootstrap: str, topic: str) -> float:
+def raw_consume(bootstrap: str, topic: str, n: int = N, partitions: int = PARTITIONS) -> float:
+    """Seconds a bare confluent-kafka consumer (no decoding) takes to read ``n`` messages of ``topic`` from
+    offset 0 of its ``partitions``: the baseline every Kafka-path ratio is taken against."""
     consumer = confluent_kafka.Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -50,11 +52,11 @@ def _raw_consume(bootstrap: str, topic: str) -> float:
             "log_level": 3,
         }
     )
-    consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in range(partitions)])
     start = time.perf_counter()
-    n = 0
-    while n < N:
-        n += sum(1 for m in consumer.consume(num_messages=BATCH, timeout=1.0) if m.error() is None)
+    got = 0
+    while got < n:
+        got += sum(1 for m in consumer.consume(num_messages=BATCH, timeout=1.0) if m.error() is None)
     elapsed = time.perf_counter() - start
     consumer.close()
     return elapsed
@@ -121,7 +123,7 @@ def main() -> None:
     raw_times: list[float] = []
     columnar_times: list[float] = []
     for _ in range(ROUNDS):
-        raw_times.append(_raw_consume(bus.bootstrap, topic))  # type: ignore[attr-defined]
+        raw_times.append(raw_consume(bus.bootstrap, topic))  # type: ignore[attr-defined]
         columnar_s, accepted = _riskstream_consume(bus, topic, columnar=True)
         assert accepted == N, accepted
         columnar_times.append(columnar_s)

@@ -16,10 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import confluent_kafka
 import numpy as np
 
 from benchmarks._results import record
+from benchmarks.bench_kafka import raw_consume
 from riskstream.bus import TopicPartition, now_us, open_bus, partition_for
 from riskstream.domain import RiskSnapshot, Tick
 from riskstream.engine._pipeline import AggregatorService, publish_ticks
@@ -82,27 +82,6 @@ class _StepTimer:
         StreamingEngine.step = self._original  # type: ignore[method-assign]
 
 
-def _raw_consume(bootstrap: str, topic: str, n: int) -> float:
-    consumer = confluent_kafka.Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-raw-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-            "fetch.queue.backoff.ms": 0,
-            "auto.offset.reset": "earliest",
-            "log_level": 3,
-        }
-    )
-    consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-    start = time.perf_counter()
-    got = 0
-    while got < n:
-        got += sum(1 for m in consumer.consume(num_messages=10_000, timeout=1.0) if m.error() is None)
-    elapsed = time.perf_counter() - start
-    consumer.close()
-    return elapsed
-
-
 def kafka_path(bank: Any, ticks: list[Tick], own: tuple[int, ...], columnar: bool = True) -> dict[str, Any]:
     """One worker owning ``own`` positions partitions consumes the replay in simulation mode on the Kafka mock
     (``columnar``: the worker's tick path; ``False``: its per-message reference path)."""
@@ -141,7 +120,7 @@ def kafka_path(bank: Any, ticks: list[Tick], own: tuple[int, ...], columnar: boo
         per_window = len(ticks) / windows
         span = closes[-1] - closes[0]
         steady_ticks = per_window * (windows - 1)
-        raws = [_raw_consume(bus.bootstrap, bus.topics.ticks, len(ticks)) for _ in range(3)]  # type: ignore[attr-defined]
+        raws = [raw_consume(bus.bootstrap, bus.topics.ticks, len(ticks), PARTITIONS) for _ in range(3)]  # type: ignore[attr-defined]
     finally:
         bus.close()
     raw_rate = len(ticks) / statistics.median(raws)
