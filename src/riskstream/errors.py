@@ -32,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "AccessDeniedError",
+    "AuthenticationError",
     "BusError",
     "ChunkRejectedError",
     "CommitConflictError",
@@ -46,6 +47,7 @@ __all__ = [
     "MissingFieldError",
     "ModelError",
     "QueryError",
+    "RateLimitedError",
     "RiskstreamError",
     "SchemaCompatibilityError",
     "SchemaEvolutionError",
@@ -194,3 +196,20 @@ class AccessDeniedError(RiskstreamError):
     def __init__(self, user: str, what: str):
         self.user = user
         super().__init__(f"user {user!r} is not entitled to {what}")
+
+
+class AuthenticationError(RiskstreamError):
+    """A request carries no credentials, or credentials that do not verify (HTTP 401); ``reason`` says which."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"not authenticated: {reason}")
+
+
+class RateLimitedError(RiskstreamError):
+    """Too many expensive requests from one user (HTTP 429); retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, user: str, what: str, retry_after_s: float):
+        self.user = user
+        self.retry_after_s = retry_after_s
+        super().__init__(f"user {user!r} is over the rate limit for {what}: retry in {retry_after_s:.1f} s")
