@@ -7,7 +7,7 @@ PORTFOLIO ?= .riskstream/sample
 STORE ?= .riskstream/store
 DURATION ?= 15
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean web
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The dashboard's browser libraries (Perspective viewer, Chart.js) from npm, copied into the static folder.
+VENDOR := src/riskstream/web/static/vendor
+WEB_STAMP := $(VENDOR)/.installed
+
+$(WEB_STAMP): web/package.json web/package-lock.json web/vendor.mjs
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund --loglevel=error
+	node web/vendor.mjs
+	touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+
+run: $(STAMP) web
 	@test -f $(PORTFOLIO)/positions.parquet || $(BIN)/riskstream sample-portfolio --positions 10000 --out $(PORTFOLIO)
 	$(BIN)/riskstream var --portfolio $(PORTFOLIO) --method hs --confidence 0.99 --horizon-days 1 --by desk
 	@test -f $(STORE)/catalog.db || $(BIN)/riskstream store demo --store $(STORE) --portfolio $(PORTFOLIO)
@@ -25,7 +36,7 @@ run: $(STAMP)
 	$(BIN)/riskstream query examples/reports/day_over_day.yaml --store $(STORE) --user head_trading
 	$(BIN)/riskstream demo --headless --duration $(DURATION) --portfolio $(PORTFOLIO)
 
-test: $(STAMP)
+test: $(STAMP) web
 	$(BIN)/python -m pytest -n 2 --timeout 900 -q
 
 lint: $(STAMP)
