@@ -14,8 +14,11 @@ racing to move one job exactly one succeeds and the other gets :class:`~riskstre
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import json
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -42,6 +45,7 @@ from ._catalog_bulk import (
 )
 from ._catalog_migrate import create_engine, upgrade_to_head
 from ._catalog_models import (
+    ApiKeyRow,
     AuditEntry,
     Book,
     Desk,
@@ -61,7 +65,7 @@ from ._catalog_models import (
 )
 from ._entitlements import Principal, RoleDefinition, combine_roles
 
-__all__ = ["DEMO_USERS", "Catalog", "JobRecord", "JobState", "UpsertResult", "Webhook", "seed_demo"]
+__all__ = ["DEMO_USERS", "ApiKey", "Catalog", "JobRecord", "JobState", "UpsertResult", "Webhook", "seed_demo"]
 
 _NAMESPACE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _TRADE_TEXT = ("trader", "counterparty", "sector", "region")
@@ -167,6 +171,30 @@ class Webhook:
 
     def wants(self, namespace: str) -> bool:
         return self.active and (not self.namespaces or namespace in self.namespaces)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as the catalog records it (never the key itself: only its SHA-256 is stored)."""
+
+    key_id: str
+    user: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+_API_KEY_PREFIX = "rsk"
+
+
+def _key_hash(key: str) -> str:
+    # keys carry 256 random bits: a fast hash cannot be brute-forced, so no password-hashing function is needed
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _name(field_name: str, value: object, where: str | None = None) -> str:
@@ -502,6 +530,17 @@ class Catalog:
             out[user] = (*out[user], group)
         return out
 
+    def user_groups(self, user: str) -> tuple[str, ...] | None:
+        """The groups of ``user`` (sorted), or None when the catalog does not know the user."""
+        with self._begin() as connection:
+            if connection.execute(sa.select(User.user).where(User.user == user)).first() is None:
+                return None
+            return tuple(
+                connection.execute(
+                    sa.select(UserGroup.group).where(UserGroup.user == user).order_by(UserGroup.group)
+                ).scalars()
+            )
+
     def _role_definitions(self, connection: Connection, roles: Sequence[str]) -> list[RoleDefinition]:
         filters: dict[str, dict[str, list[str]]] = {r: {} for r in roles}
         for role, column, value in connection.execute(
@@ -550,6 +589,75 @@ class Catalog:
             )
             definitions = self._role_definitions(connection, roles)
         return combine_roles(user, definitions)
+
+    # --- API keys ---------------------------------------------------------------------------------------
+
+    def create_api_key(self, user: str, name: str, scopes: Sequence[str] = ()) -> str:
+        """A new API key of catalog user ``user``, returned in plain text this once (``rsk_<key_id>_<secret>``):
+        the catalog keeps only its SHA-256. ``scopes``: capabilities it carries (``jobs:write``)."""
+        _name("name", name, f"API key of {user}")
+        granted = sorted(
+            {_name("scopes", s, f"API key {name}") for s in ([scopes] if isinstance(scopes, str) else scopes)}
+        )
+        key_id = secrets.token_hex(6)
+        key = f"{_API_KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+        with self._begin() as connection:
+            if connection.execute(sa.select(User.user).where(User.user == user)).first() is None:
+                raise InvalidFieldError("user", user, "not a user of the catalog", where=f"API key {name}")
+            connection.execute(
+                sa.insert(ApiKeyRow).values(
+                    key_id=key_id,
+                    user=user,
+                    name=name,
+                    key_hash=_key_hash(key),
+                    scopes=granted,
+                    created_at=utcnow(),
+                    revoked_at=None,
+                )
+            )
+        return key
+
+    @staticmethod
+    def _api_key(row: Any) -> ApiKey:
+        return ApiKey(row.key_id, row.user, row.name, tuple(row.scopes), row.created_at, row.revoked_at)
+
+    def verify_api_key(self, key: str) -> ApiKey | None:
+        """The record of ``key`` (revoked or not: check ``active``), or None when it is not a key of the catalog."""
+        parts = key.split("_", 2) if isinstance(key, str) else []
+        if len(parts) != 3 or parts[0] != _API_KEY_PREFIX or not parts[1] or not parts[2]:
+            return None
+        with self._begin() as connection:
+            row = connection.execute(
+                sa.select(ApiKeyRow.__table__).where(ApiKeyRow.key_id == parts[1])
+            ).one_or_none()
+        if row is None or not hmac.compare_digest(row.key_hash, _key_hash(key)):
+            return None
+        return self._api_key(row)
+
+    def api_keys(self, user: str | None = None, *, include_revoked: bool = True) -> list[ApiKey]:
+        """API keys (of ``user``, or all), oldest first."""
+        query = sa.select(ApiKeyRow.__table__).order_by(ApiKeyRow.created_at, ApiKeyRow.key_id)
+        if user is not None:
+            query = query.where(ApiKeyRow.user == user)
+        if not include_revoked:
+            query = query.where(ApiKeyRow.revoked_at.is_(None))
+        with self._begin() as connection:
+            return [self._api_key(row) for row in connection.execute(query)]
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        """Revoke key ``key_id`` (kept for the record; revoking twice keeps the first time). StoreError if unknown."""
+        with self._begin() as connection:
+            connection.execute(
+                sa.update(ApiKeyRow)
+                .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            row = connection.execute(
+                sa.select(ApiKeyRow.__table__).where(ApiKeyRow.key_id == key_id)
+            ).one_or_none()
+        if row is None:
+            raise StoreError(f"key_id {key_id!r} is not an API key of the catalog")
+        return self._api_key(row)
 
     # --- audit, webhooks -------------------------------------------------------------------------------
 

@@ -175,3 +175,18 @@ class WebhookRow(Base):
     url: Mapped[str] = mapped_column(sa.String(2000), primary_key=True)
     namespaces: Mapped[list[str]] = mapped_column(sa.JSON)
     active: Mapped[bool] = mapped_column(sa.Boolean)
+
+
+class ApiKeyRow(Base):
+    """An API key of a catalog user (revision 0003): only the SHA-256 of the key is kept."""
+
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    user: Mapped[str] = mapped_column(
+        sa.String(200), sa.ForeignKey("users.user", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    key_hash: Mapped[str] = mapped_column(sa.String(64))
+    scopes: Mapped[list[str]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
