@@ -6,4 +6,12 @@ from ._config import ApiConfig
 from ._context import ApiContext
 from ._identity import SCOPE_JOBS_WRITE, Identity
 
-__all__ = ["SCOPE_JOBS_WRITE", "STATIC_DIR", "ApiConfig", "ApiContext", "Identity", "build_context", "create_app"]
+__all__ = [
+    "SCOPE_JOBS_WRITE",
+    "STATIC_DIR",
+    "ApiConfig",
+    "ApiContext",
+    "Identity",
+    "build_context",
+    "create_app",
+]

@@ -24,6 +24,9 @@ class ApiConfig:
     source, rate, workers, window, trigger_ms, publish_ms
         The live pipeline: feeds (``replay``, ``synthetic`` or ``both``), synthetic ticks per second, worker
         threads, historical scenarios, a worker's micro-batch trigger and the aggregator's publish interval.
+    limit_multiple
+        Default VaR limits: this multiple of each node's first VaR (1.3: nodes start at 77 % of their limit, just
+        under the 80 % warning line, so alerts fire as markets move).
     series_points
         Intraday points kept per node (at one per publish, 7,200 is an hour at 500 ms).
     auth
@@ -43,6 +46,7 @@ class ApiConfig:
     window: int = 500
     trigger_ms: float = 250.0
     publish_ms: float = 500.0
+    limit_multiple: float = 1.3
     series_points: int = 7_200
     public_url: str = "http://localhost:8000"
     auth: Any = None

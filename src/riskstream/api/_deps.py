@@ -12,7 +12,7 @@ from ..store import Principal
 from ._context import ApiContext, context
 from ._identity import Identity
 
-__all__ = ["Ctx", "Caller", "Entitled", "identity", "principal", "rate_limited", "require_scope"]
+__all__ = ["Caller", "Ctx", "Entitled", "identity", "principal", "rate_limited", "require_scope"]
 
 
 def identity(conn: HTTPConnection) -> Identity:

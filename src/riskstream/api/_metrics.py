@@ -26,7 +26,9 @@ _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 class ApiMetrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.ticks = Counter("riskstream_ticks", "Ticks produced to the bus by the live pipeline.", registry=r)
+        self.ticks = Counter(
+            "riskstream_ticks", "Ticks produced to the bus by the live pipeline.", registry=r
+        )
         self.consumer_lag = Gauge(
             "riskstream_consumer_lag",
             "Records of a topic partition not yet read by the service.",

@@ -11,6 +11,7 @@ from . import (
     _job,  # noqa: F401
     _query,  # noqa: F401
     _sample,  # noqa: F401
+    _serve,  # noqa: F401
     _store,  # noqa: F401
     _stream,  # noqa: F401
     _stress,  # noqa: F401

@@ -15,49 +15,20 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from ..bus import open_bus
 from ..domain import RiskSnapshot
-from ..engine._pipeline import AggregatorService, publish_ticks
 from ..engine._stream_config import StreamConfig
-from ..engine._worker import RiskWorker, WorkerConfig
+from ..engine._worker import WorkerConfig
 from ..errors import ConfigurationError
 from ._app import app
 from ._common import err_console, load, money, out_console
 
 SOURCES = ("replay", "synthetic", "kafka")
-
-
-def _feeds(
-    source: str,
-    history: Any,
-    rate: float,
-    replay: Any = None,
-    replay_days: int = 0,
-    speed: float | None = None,
-) -> list[Any]:
-    """The feeds of ``source``. Replay: the last ``replay_days`` + 1 daily closes of ``replay`` (a history frame,
-    default the portfolio's), at ``speed`` (None = as fast as possible; 86,400 = one day per second)."""
-    from ..marketdata import ReplayFeed, SyntheticFeed, WallClock
-
-    clock = WallClock()
-    feeds: list[Any] = []
-    if source in ("replay", "both"):
-        frame = history if replay is None else replay
-        if frame.empty:
-            raise ConfigurationError("replay", "market history", "holds no days to replay")
-        first = frame.index[max(0, len(frame.index) - 1 - replay_days)]
-        # replayed first, the closes set every factor to its level; the last one is the start of day
-        feeds.append(
-            ReplayFeed.from_history(frame, clock=clock, speed=speed, start=first, end=frame.index[-1])
-        )
-    if source in ("synthetic", "both"):
-        feeds.append(SyntheticFeed(history, clock=clock, rate=rate, seed=0))
-    return feeds
 
 
 def run_pipeline(
@@ -76,20 +47,19 @@ def run_pipeline(
     speed: float | None = None,
 ) -> None:
     """Feeds → workers → aggregator on ``bus_url`` for ``duration`` seconds, printing firm and desk VaR/ES."""
+    from ..engine._live import LivePipeline, live_feeds
+
     if source not in (*SOURCES, "both"):
         raise ConfigurationError("source", source, f"one of {', '.join(SOURCES)}")
     if workers < 1:
         raise ConfigurationError("workers", workers, "must be ≥ 1")
     loaded = load(portfolio)
-    bus = open_bus(bus_url, partitions=4)
-    root = checkpoint_dir or Path(tempfile.mkdtemp(prefix="riskstream-ckpt-"))
-    config = WorkerConfig(
-        group=f"risk-{int(time.time())}",
-        checkpoint_dir=root,
-        mode="live",
-        trigger_ms=250.0,
-        stream=StreamConfig(window=window, slow_every_s=0.0),
-    )
+    replay = None
+    if replay_store is not None:
+        from ..store import RiskStore
+
+        replay = RiskStore.open(replay_store).read_market_history()
+    feeds = [] if source == "kafka" else live_feeds(source, loaded.history, rate, replay, replay_days, speed)
     latest: dict[str, RiskSnapshot] = {}
     lock = threading.Lock()
 
@@ -98,66 +68,32 @@ def run_pipeline(
             for s in snaps:
                 latest[s.node] = s
 
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def guarded(fn: Any) -> Any:
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as exc:
-                errors.append(exc)
-                stop.set()
-
-        return run
-
-    replay = None
-    if replay_store is not None:
-        from ..store import RiskStore
-
-        replay = RiskStore.open(replay_store).read_market_history()
-    if replay_days < 0:
-        raise ConfigurationError("replay-days", replay_days, "must be ≥ 0")
-    feeds = [] if source == "kafka" else _feeds(source, loaded.history, rate, replay, replay_days, speed)
-
-    def produce() -> None:
-        while not stop.is_set() and any(not f.exhausted for f in feeds):
-            batch = [t for f in feeds for t in f.next_batch(5_000)]
-            if batch:
-                publish_ticks(bus, batch)
-            else:
-                time.sleep(0.02)
-
-    built = [
-        RiskWorker(bus, loaded.portfolio, loaded.snapshot, loaded.history, config, name=f"w{i}")
-        for i in range(workers)
-    ]
-    agg = AggregatorService(bus, config, on_snapshots=keep, publish_ms=500.0)
-    threads = [threading.Thread(target=guarded(produce), name="feed", daemon=True)]
-    threads += [
-        threading.Thread(target=guarded(lambda w=w: w.run(stop=stop)), name=w.name, daemon=True)
-        for w in built
-    ]
-    threads.append(
-        threading.Thread(target=guarded(lambda: agg.run(stop=stop)), name="aggregator", daemon=True)
+    bus = open_bus(bus_url, partitions=4)
+    pipeline = LivePipeline(
+        bus,
+        loaded.portfolio,
+        loaded.snapshot,
+        loaded.history,
+        feeds=feeds,
+        workers=workers,
+        window=window,
+        trigger_ms=250.0,
+        publish_ms=500.0,
+        checkpoint_dir=checkpoint_dir or Path(tempfile.mkdtemp(prefix="riskstream-ckpt-")),
+        on_snapshots=keep,
     )
-    for t in threads:
-        t.start()
-    var_name, es_name = config.stream.var_name, config.stream.es_name
+    pipeline.start()
     started = time.monotonic()
     try:
-        while time.monotonic() - started < duration and not stop.is_set():
+        while time.monotonic() - started < duration and pipeline.running:
             time.sleep(min(1.0, max(0.0, duration - (time.monotonic() - started))))
             with lock:
                 rows = sorted(latest.values(), key=lambda s: (s.node.count("/"), s.node))
-            _print(rows, var_name, es_name, as_json)
+            _print(rows, pipeline.var_name, pipeline.es_name, as_json)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
+        pipeline.stop()
         bus.close()
-    if errors:
-        raise errors[0]
+    pipeline.check()
 
 
 def _print(rows: list[RiskSnapshot], var_name: str, es_name: str, as_json: bool) -> None:
@@ -237,21 +173,28 @@ def stream_command(
 @app.command("demo")
 def demo_command(
     headless: Annotated[
-        bool, typer.Option("--headless", help="Print to the terminal (no dashboard).")
+        bool, typer.Option("--headless", help="Print firm and desk VaR/ES to the terminal instead of serving.")
     ] = False,
-    duration: Annotated[float, typer.Option(help="Seconds to run.")] = 10.0,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Seconds to run (default: headless 10 s; the dashboard until Ctrl-C)."),
+    ] = None,
     bus: Annotated[str, typer.Option("--bus", help="memory | kafka://mock | kafka://HOST:PORT")] = "memory",
     portfolio: Annotated[
         Path,
         typer.Option("--portfolio", help="Portfolio folder; the sample bank is generated there if missing."),
     ] = Path(".riskstream/sample"),
+    store: Annotated[
+        Path, typer.Option("--store", help="Risk store root; a demo store is written there if missing.")
+    ] = Path(".riskstream/store"),
     positions: Annotated[int, typer.Option(help="Positions of a generated sample bank.")] = 2_000,
     window: Annotated[int, typer.Option(help="Historical scenarios.")] = 500,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    as_json: Annotated[bool, typer.Option("--json", help="Headless: JSON lines instead of a table.")] = False,
 ) -> None:
-    """The whole pipeline on embedded defaults: sample bank, replay + synthetic feeds, in-process bus."""
-    if not headless:
-        err_console.print("[yellow]no dashboard in this build: running headless[/]")
+    """The whole system on embedded defaults: sample bank, demo risk store, replay + synthetic feeds, risk
+    workers and aggregator on the bus, and the API with the dashboard (``--headless``: the terminal only)."""
     if not (portfolio / "positions.parquet").exists():
         from ..marketdata import Universe, synthetic_history
         from ..refdata import sample_bank, write_portfolio
@@ -260,16 +203,35 @@ def demo_command(
             universe = Universe.default()
             history = synthetic_history(universe, 0)
             write_portfolio(portfolio, sample_bank(positions, 0, universe=universe, history=history))
-    run_pipeline(
-        bus_url=bus,
+    if headless:
+        run_pipeline(
+            bus_url=bus,
+            portfolio=portfolio,
+            source="both",
+            workers=2,
+            duration=10.0 if duration is None else duration,
+            checkpoint_dir=None,
+            as_json=as_json,
+            window=window,
+            rate=1_000.0,
+        )
+        return
+    if not (store / "catalog.db").exists() and not (store / "store.yaml").exists():
+        from ._store import demo_command as store_demo
+
+        store_demo(store=store, portfolio=portfolio, days=2, window=250, chunks=4, quiet=False)
+    from ._serve import serve
+
+    serve(
         portfolio=portfolio,
-        source="both",
+        store=store,
+        bus=bus,
+        host=host,
+        port=port,
+        live=True,
+        rate=1_000.0,
         workers=2,
         duration=duration,
-        checkpoint_dir=None,
-        as_json=as_json,
-        window=window,
-        rate=1_000.0,
     )
 
 

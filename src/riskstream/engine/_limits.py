@@ -24,13 +24,13 @@ import enum
 import io
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..domain import FIRM, Alert, AlertState
+from ..domain import FIRM, Alert, AlertState, RiskSnapshot
 from ..errors import ConfigurationError, InvalidFieldError
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "limits_from_dict",
     "limits_from_values",
     "load_limits",
+    "with_limit",
 ]
 
 DEFAULT_WARN_FRACTION = 0.8
@@ -343,3 +344,24 @@ class LimitMonitor:
                     "level", name, f"one of {', '.join(LimitLevel.__members__)}"
                 ) from None
         self._level = levels
+
+
+def with_limit(snapshot: RiskSnapshot, monitor: LimitMonitor, measure: str) -> RiskSnapshot:
+    """``snapshot`` with its limit usage added to its measures, when ``monitor`` holds a limit on it.
+
+    Adds ``limit`` (the cap), ``limit_utilisation`` (``measure`` ÷ cap) and ``limit_level`` (0 OK, 1 WARNING,
+    2 BREACH: the state after this snapshot's value was observed, so call it after `LimitMonitor.update`).
+    """
+    lim = monitor.limit(snapshot.node, measure)
+    value = snapshot.measures.get(measure)
+    if lim is None or value is None:
+        return snapshot
+    return replace(
+        snapshot,
+        measures={
+            **snapshot.measures,
+            "limit": float(lim.limit),
+            "limit_utilisation": float(value) / lim.limit,
+            "limit_level": float(monitor.level(snapshot.node, measure)),
+        },
+    )

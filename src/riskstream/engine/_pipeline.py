@@ -27,7 +27,7 @@ from ..bus import Bus, TopicPartition, partition_for
 from ..domain import FIRM, Portfolio, RiskSnapshot, Tick
 from ..domain import MarketSnapshot as _MarketSnapshot
 from ..errors import InputError
-from ._limits import LimitMonitor, limits_from_values
+from ._limits import LimitMonitor, limits_from_values, with_limit
 from ._stream import StreamingEngine
 from ._stream_aggregate import Aggregator
 from ._worker import (
@@ -89,6 +89,7 @@ class AggregatorService:
         self._last_publish = 0.0
         self._dirty = False
         self._live_as_of = 0
+        self._live_seen: set[int] = set()
         n_vec = bus.partitions(VECTORS_TOPIC)
         self.consumer.assign({TopicPartition(VECTORS_TOPIC, p): 0 for p in range(n_vec)})
 
@@ -125,13 +126,17 @@ class AggregatorService:
                 continue
             if self.config.mode == "live":
                 self.aggregator.update(f"p{vb.partition}", vb.vectors, vb.values)
+                self._live_seen.add(vb.partition)
                 self._live_as_of = max(self._live_as_of, vb.as_of_us)
                 self._dirty = True
             elif vb.window >= self.next_window:
                 self.pending.setdefault(vb.window, {})[vb.partition] = vb
         published = 0
         if self.config.mode == "live":
-            if self._dirty and time.monotonic() - self._last_publish >= self._publish_s:
+            # the first publish waits for every partition: a desk or the firm is never shown (nor its start-of-day
+            # limit set) from part of its books
+            complete = len(self._live_seen) >= self.n_partitions
+            if complete and self._dirty and time.monotonic() - self._last_publish >= self._publish_s:
                 self._publish(self.next_window, self._live_as_of)
                 self.next_window += 1
                 self._dirty = False
@@ -167,22 +172,28 @@ class AggregatorService:
         topics = self.bus.topics
         n_snap = self.bus.partitions(topics.snapshots)
         n_alert = self.bus.partitions(topics.alerts)
+        published = []
         for s in top:
             key = s.node.encode()
+            alerts = []
+            with contextlib.suppress(InputError):
+                alerts = self.limits.update(s.node, var_name, s.measures[var_name], as_of_us)
+            s = with_limit(s, self.limits, var_name)
+            published.append(s)
             self.producer.produce(
                 topics.snapshots,
                 self.codecs.snapshot.encode(s),
                 key=key,
                 partition=partition_for(key, n_snap),
             )
-            with contextlib.suppress(InputError):
-                for a in self.limits.update(s.node, var_name, s.measures[var_name], as_of_us):
-                    self.producer.produce(
-                        topics.alerts,
-                        self.codecs.alert.encode(a),
-                        key=key,
-                        partition=partition_for(key, n_alert),
-                    )
+            for a in alerts:
+                self.producer.produce(
+                    topics.alerts,
+                    self.codecs.alert.encode(a),
+                    key=key,
+                    partition=partition_for(key, n_alert),
+                )
+        top = published
         self.published_windows += 1
         if self._on_snapshots is not None:
             self._on_snapshots(top)

@@ -1041,18 +1041,28 @@ class StreamingEngine:
     # ----------------------------------------------------------------------------------------------------------
     # contributors
 
-    def contributors(self, node: str, top_n: int | None = None) -> NodeRisk:
+    def contributors(
+        self, node: str, top_n: int | None = None, *, vector: np.ndarray | None = None
+    ) -> NodeRisk:
         """VaR/ES of ``node`` with its top contributors by component ES.
 
         By position: ``−quantity·(P[instrument]·w_es)`` with ``w_es`` the ES tail weights of the node's vector
         (Euler components, they sum to ES over all positions). By risk factor: delta-gamma at the tail scenarios
         with sensitivities at the current levels; the remainder is ``unexplained``.
+
+        ``vector``: the node's whole scenario P&L when its positions span several engines (a desk over several
+        partitions). VaR, ES and the tail weights then come from it, and this engine's positions get their
+        Euler components against it: summed over the engines, the components add up to the node's ES.
         """
         k = self.config.top_n if top_n is None else top_n
         cfg = self.config
         with self._lock:
             n = self._node(node)
-            vec = np.asarray(self._node_of_leaf()[[n]] @ self._leaf_pnl)
+            vec = (
+                np.asarray(self._node_of_leaf()[[n]] @ self._leaf_pnl)
+                if vector is None
+                else np.asarray(vector, dtype=np.float64).reshape(1, -1)
+            )
             depth = self._node_level[n]
             under = np.flatnonzero((self._leaf_anc[self._leaf, depth] == n) & (self._qty != 0))
             qty = self._qty[under]

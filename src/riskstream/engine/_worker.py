@@ -97,7 +97,7 @@ from ..domain import Alert, DeadLetter, Portfolio, PositionEvent, RiskSnapshot, 
 from ..domain import MarketSnapshot as _MarketSnapshot
 from ..errors import ConfigurationError, InputError, RiskstreamError
 from ._checkpoint import Checkpoint, CheckpointStore, PartitionLease
-from ._limits import LimitMonitor, limits_from_values
+from ._limits import LimitMonitor, limits_from_values, with_limit
 from ._stream import StreamingEngine
 from ._stream_config import StreamConfig
 
@@ -980,6 +980,7 @@ class _PartitionRunner:
         for s in snapshots:
             with contextlib.suppress(InputError):
                 alerts.extend(self.limits.update(s.node, var_name, s.measures[var_name], as_of))
+        snapshots = [with_limit(s, self.limits, var_name) for s in snapshots]
         vb = VectorBatch(k, as_of, self.p, engine.leaf_vectors(), engine.leaf_values(), engine.n_scenarios)
         # vectors last: a window's vectors record says all of the window's other records were produced before it
         self._produce("alerts", k, [(a.node.encode(), w.codecs.alert.encode(a)) for a in alerts])

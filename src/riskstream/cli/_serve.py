@@ -1,0 +1,98 @@
+"""``riskstream serve``: the risk service (API, live pipeline, dashboard) on one port."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigurationError
+from ._app import app
+from ._common import err_console, out_console
+
+
+def serve(
+    *,
+    portfolio: Path,
+    store: Path,
+    bus: str,
+    host: str,
+    port: int,
+    live: bool,
+    rate: float,
+    workers: int,
+    duration: float | None,
+    banner: bool = True,
+) -> None:
+    """Run the service until Ctrl-C (or for ``duration`` seconds), printing its URL and the demo logins."""
+    import socket
+
+    import uvicorn
+
+    from ..api import ApiConfig, create_app
+    from ..store import DEMO_USERS
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError("port", port, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
+    config = ApiConfig(
+        portfolio=portfolio, store=store, bus=bus, live=live, rate=rate, workers=workers, public_url=url
+    )
+    with err_console.status("starting the risk service…"):
+        application = create_app(config)
+    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
+    if banner:
+        out_console.print(f"\n[bold]riskstream dashboard:[/] [link={url}]{url}[/link]   (API docs: {url}/docs)")
+        out_console.print(
+            "[yellow]development identity provider — demo logins, not for production[/]; password: [bold]demo[/]"
+        )
+        for user, what in DEMO_USERS.items():
+            out_console.print(f"  [bold]{user:<16}[/] {what}")
+        out_console.print("Ctrl-C stops it.\n")
+    if duration is not None:
+
+        def stop_later() -> None:
+            time.sleep(duration)
+            server.should_exit = True
+
+        threading.Thread(target=stop_later, daemon=True).start()
+    server.run()
+
+
+@app.command("serve")
+def serve_command(
+    portfolio: Annotated[
+        Path, typer.Option("--portfolio", help="Portfolio folder (riskstream sample-portfolio).")
+    ] = Path(".riskstream/sample"),
+    store: Annotated[
+        Path, typer.Option("--store", help="Risk store root (riskstream store demo).")
+    ] = Path(".riskstream/store"),
+    bus: Annotated[str, typer.Option("--bus", help="memory | kafka://mock | kafka://HOST:PORT")] = "memory",
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    live: Annotated[bool, typer.Option("--live/--no-live", help="Run the live pipeline in-process.")] = True,
+    rate: Annotated[float, typer.Option(help="Synthetic ticks per second.")] = 1_000.0,
+    workers: Annotated[int, typer.Option(help="Risk worker threads.")] = 2,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+) -> None:
+    """Serve the API and the dashboard: live risk, reports, risk jobs, stress tests and back-tests."""
+    serve(
+        portfolio=portfolio,
+        store=store,
+        bus=bus,
+        host=host,
+        port=port,
+        live=live,
+        rate=rate,
+        workers=workers,
+        duration=duration,
+    )
