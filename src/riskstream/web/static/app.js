@@ -19,6 +19,7 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const fmt0 = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const fmt2 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const fmtPct1 = new Intl.NumberFormat("en-US", { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const fmtPct2 = new Intl.NumberFormat("en-US", { style: "percent", minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const fmtCompact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
 
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
@@ -344,6 +345,7 @@ function treeRow(n) {
       el("span", { class: "node-name", text: n.name, title: n.id }),
     ),
     el("td", { class: "num muted", text: isNum(n.positions) ? fmt0.format(n.positions) : "" }),
+    el("td", { class: "num muted", "data-testid": "pv" }),
     el("td", { class: "num strong", "data-testid": "var" }),
     el("td", { class: "num", "data-testid": "es" }),
     el("td", { class: "num muted", "data-testid": "limit" }),
@@ -370,30 +372,40 @@ function paintRow(id, flash = true) {
   const tr = rowOf(id);
   if (!tr) return;
   const r = state.live.get(id);
-  const cells = tr.cells;
-  const varCell = cells[2];
+  const cell = (name) => tr.querySelector(`td[data-testid="${name}"]`);
+  const varCell = cell("var");
   const before = varCell.textContent;
   const text = money(r?.var);
   varCell.textContent = text;
-  cells[3].textContent = money(r?.es);
-  cells[4].textContent = money(r?.limit);
+  cell("pv").textContent = money(r?.pv);
+  cell("es").textContent = money(r?.es);
+  cell("limit").textContent = money(r?.limit);
   const st = limitState(r?.state);
-  const util = r?.utilisation ?? (isNum(r?.var) && isNum(r?.limit) && r.limit > 0 ? r.var / r.limit : null);
-  const bar = cells[5].querySelector(".util-bar");
-  bar.style.width = isNum(util) ? `${Math.min(Math.max(util, 0), 1.25) / 1.25 * 100}%` : "0";
-  cells[5].dataset.state = st;
-  cells[5].querySelector(".util-txt").textContent = isNum(util) ? pct(util) : "";
-  const pill = cells[6].firstChild;
+  const util = utilisationOf(r);
+  const utilCell = cell("util");
+  utilCell.querySelector(".util-bar").style.width = isNum(util) ? `${(Math.min(Math.max(util, 0), 1.25) / 1.25) * 100}%` : "0";
+  utilCell.dataset.state = st;
+  utilCell.querySelector(".util-txt").textContent = isNum(util) ? pct(util) : "";
+  const pill = cell("state").firstChild;
   pill.textContent = st === "NONE" ? (r ? "NO LIMIT" : "") : st;
   pill.className = `pill pill-${st.toLowerCase()}`;
   tr.dataset.state = st;
-  cells[7].textContent = timeOf(state.updated.get(id));
-  if (flash && before && before !== text && before !== "—") {
-    const up = parseFloat(before.replaceAll(",", "")) < (r?.var ?? 0);
+  cell("updated").textContent = timeOf(state.updated.get(id));
+  const prevVar = parseFloat(before.replaceAll(",", ""));
+  // Flash moves of at least 0.1 %: a snapshot arrives every half second and smaller moves would flicker.
+  if (flash && isNum(prevVar) && isNum(r?.var) && Math.abs(r.var - prevVar) >= 0.001 * Math.abs(prevVar)) {
+    const up = prevVar < r.var;
     varCell.classList.remove("flash-up", "flash-down");
     void varCell.offsetWidth; // restart the animation
     varCell.classList.add(up ? "flash-up" : "flash-down");
   }
+}
+
+/** VaR / limit of a live row (the service's own figure when it sends one). */
+function utilisationOf(r) {
+  if (!r) return null;
+  if (isNum(r.utilisation)) return r.utilisation;
+  return isNum(r.var) && isNum(r.limit) && r.limit > 0 ? r.var / r.limit : null;
 }
 
 function toggle(id, open) {
@@ -438,7 +450,8 @@ function applySnapshot(msg) {
     const id = r.node ?? r.id;
     const prev = state.live.get(id);
     state.live.set(id, r);
-    if (!prev || prev.var !== r.var || prev.es !== r.es || !state.updated.has(id)) state.updated.set(id, asOf);
+    const at = isNum(r.as_of_us) ? new Date(r.as_of_us / 1000).toISOString() : asOf;
+    if (!prev || prev.var !== r.var || prev.es !== r.es || !state.updated.has(id)) state.updated.set(id, at);
     paintRow(id, true);
   }
   if (asOf) {
@@ -587,7 +600,7 @@ function paintKpis() {
   const n = state.nodes.get(id);
   const r = state.live.get(id) || {};
   const st = limitState(r.state);
-  const util = r.utilisation ?? (isNum(r.var) && isNum(r.limit) && r.limit > 0 ? r.var / r.limit : null);
+  const util = utilisationOf(r);
   const kpi = (label, value, cls = "", testid) => el("div", { class: `kpi ${cls}`, "data-testid": testid }, el("span", { class: "kpi-label", text: label }), el("span", { class: "kpi-value", text: value }));
   const conf = state.confLabels || {};
   $("kpis").replaceChildren(
@@ -597,7 +610,6 @@ function paintKpis() {
     kpi("Utilisation", pct(util), `kpi-state-${st.toLowerCase()}`, "kpi-util"),
     kpi("State", st === "NONE" ? "—" : st, `kpi-state-${st.toLowerCase()}`, "kpi-state"),
     kpi("Positions", isNum(n?.positions) ? fmt0.format(n.positions) : "—", "", "kpi-positions"),
-    kpi("Scenarios", isNum(r.window) ? fmt0.format(r.window) : "—", "", "kpi-window"),
   );
 }
 
@@ -873,21 +885,37 @@ async function openPivot() {
 
 async function mountPivot(table) {
   const host = $("grid-host");
-  host.replaceChildren(el("div", { class: "grid-loading", text: `loading ${table} …` }));
-  host.dataset.table = table;
   state.gridTable = table;
   for (const b of document.querySelectorAll(".seg-btn")) b.setAttribute("aria-pressed", String(b.dataset.table === table));
+  host.dataset.table = table;
   try {
-    state.grid?.close?.();
-    state.grid = null;
-    const { mountGrid } = await import("./grid.js");
-    host.replaceChildren();
-    state.grid = (await mountGrid(host, state.token, table)) || { table };
+    if (state.grid?.show) {
+      await state.grid.show(table);
+    } else {
+      delete host.dataset.ready;
+      host.replaceChildren(el("div", { class: "grid-loading", text: `loading ${table} …` }));
+      const epoch = state.epoch;
+      const { mountGrid } = await import("./grid.js");
+      const grid = await mountGrid(host, state.token, table);
+      if (epoch !== state.epoch) return grid?.close?.(); // signed out meanwhile
+      state.grid = grid;
+    }
+    themeGrid();
     host.dataset.ready = "1";
   } catch (exc) {
+    state.grid = null;
     host.replaceChildren(el("div", { class: "grid-loading", text: `Pivot grid unavailable: ${exc.message || exc}` }));
     toast(`Pivot grid: ${exc.reason || exc.message || exc}`);
   }
+}
+
+/** The viewer follows the page's theme. */
+function themeGrid() {
+  const viewer = state.grid?.viewer;
+  if (!viewer) return;
+  const theme = document.documentElement.dataset.theme === "light" ? "Pro Light" : "Pro Dark";
+  viewer.setAttribute("theme", theme);
+  viewer.restore?.({ theme }).catch(() => {});
 }
 
 async function runReport() {
@@ -921,7 +949,9 @@ async function runReport() {
           if (isNum(v)) {
             const change = /change|diff|delta/.test(c);
             const isPct = /pct/.test(c);
-            return el("td", { class: `num${change ? (v > 0 ? " pos" : v < 0 ? " neg" : "") : ""}`, text: isPct ? `${fmt2.format(v)}%` : Math.abs(v) < 100 && !Number.isInteger(v) ? fmt2.format(v) : money(v) });
+            // A rise in a risk measure (VaR, ES) is the adverse move; for values (PV, P&L) a fall is.
+            const good = /(^|_)(var|es)(_|$)/.test(c) ? v < 0 : v > 0;
+            return el("td", { class: `num${change && v !== 0 ? (good ? " pos" : " neg") : ""}`, text: isPct ? `${fmt2.format(v)}%` : Math.abs(v) < 100 && !Number.isInteger(v) ? fmt2.format(v) : money(v) });
           }
           return el("td", { class: v === null ? "masked" : "", text: v === null ? "" : String(v), title: v === null ? "masked or not available" : null });
         }),
@@ -968,11 +998,12 @@ async function openStress() {
   }
 }
 
-/** {scenarios, rows: [{node, values: {scenario: pnl}}]} from the service's stress result, whichever shape. */
+/** {scenarios, rows: [{node, values: {scenario: pnl}}], losers} from the service's stress result. */
 function normaliseStress(res) {
   let scenarios = res.scenarios || [];
   scenarios = scenarios.map((s) => (typeof s === "string" ? s : s.name));
   const rows = [];
+  const losers = new Map(); // node -> scenario -> [{position, pnl}]
   const byNode = new Map();
   const put = (node, scn, v) => {
     if (!byNode.has(node)) {
@@ -994,12 +1025,15 @@ function normaliseStress(res) {
     const items = res.nodes || res.results || res.rows || [];
     for (const it of items) {
       const node = it.node ?? it.id;
-      if (it.pnl && typeof it.pnl === "object") for (const [s, v] of Object.entries(it.pnl)) put(node, s, v);
+      if (Array.isArray(it.pnl)) {
+        it.pnl.forEach((v, j) => put(node, scenarios[j], v));
+        if (Array.isArray(it.top_losers)) losers.set(node, Object.fromEntries(it.top_losers.map((l, j) => [scenarios[j], l])));
+      } else if (it.pnl && typeof it.pnl === "object") for (const [s, v] of Object.entries(it.pnl)) put(node, s, v);
       else if (it.scenario !== undefined) put(node, it.scenario, it.pnl ?? it.value);
       else for (const s of scenarios) if (s in it) put(node, s, it[s]);
     }
   }
-  return { scenarios, rows };
+  return { scenarios, rows, losers };
 }
 
 async function runStress() {
@@ -1015,12 +1049,17 @@ async function runStress() {
   } finally {
     $("stress-run").disabled = false;
   }
-  const { scenarios, rows } = normaliseStress(res);
+  const { scenarios, rows, losers } = normaliseStress(res);
+  const titles = new Map((res.scenarios || []).filter((x) => typeof x === "object").map((x) => [x.name, x]));
   const order = new Map(visibleOrderAll().map((n, i) => [n.id, i]));
   rows.sort((a, b) => (order.get(a.node) ?? 1e9) - (order.get(b.node) ?? 1e9) || String(a.node).localeCompare(String(b.node)));
   const maxAbs = Math.max(1, ...rows.flatMap((r) => Object.values(r.values).filter(isNum).map(Math.abs)));
   const table = $("stress-table");
-  table.tHead.replaceChildren(el("tr", {}, el("th", { text: "Node" }), scenarios.map((s) => el("th", { class: "num", text: s.replaceAll("_", " "), title: s }))));
+  const th = (s) => {
+    const meta = titles.get(s);
+    return el("th", { class: "num", text: s, title: meta ? `${meta.description || s}${meta.period ? ` (${meta.period})` : ""}` : s });
+  };
+  table.tHead.replaceChildren(el("tr", {}, el("th", { text: "Node" }), scenarios.map(th)));
   const body = table.tBodies[0];
   body.replaceChildren();
   for (const r of rows) {
@@ -1034,13 +1073,15 @@ async function runStress() {
           const v = r.values[s];
           const a = isNum(v) ? Math.min(Math.abs(v) / maxAbs, 1) : 0;
           const color = v < 0 ? "var(--heat-neg)" : "var(--heat-pos)";
-          return el("td", { class: `num heat-cell ${v < 0 ? "neg" : v > 0 ? "pos" : ""}`, style: `--a:${(0.08 + 0.62 * Math.sqrt(a)).toFixed(3)};--heat:${color}`, text: money(v) });
+          const top = losers.get(r.node)?.[s] || [];
+          const tip = top.length ? `largest losses:\n${top.map((l) => `${l.position}  ${money(l.pnl)}`).join("\n")}` : null;
+          return el("td", { class: `num heat-cell ${v < 0 ? "neg" : v > 0 ? "pos" : ""}`, style: `--a:${isNum(v) && v !== 0 ? (0.06 + 0.64 * Math.sqrt(a)).toFixed(3) : 0};--heat:${color}`, title: tip, text: money(v) });
         }),
       ),
     );
   }
   table.dataset.ready = "1";
-  const bits = [res.as_of && `market as of ${timeOf(res.as_of)}`, res.market && `market: ${res.market}`, `${rows.length} nodes × ${scenarios.length} scenarios`, "P&L in reporting currency, gain > 0"];
+  const bits = [res.market && `${res.market} market`, res.as_of && `as of ${res.as_of}`, `${rows.length} nodes × ${scenarios.length} scenarios`, `P&L in ${res.reporting_currency || "the reporting currency"}, gain > 0; hover a cell for its largest losses`];
   $("stress-meta").textContent = bits.filter(Boolean).join(" · ");
 }
 
@@ -1057,9 +1098,29 @@ function visibleOrderAll() {
 // ---------------------------------------------------------------------------------------------------------
 // Back-test
 
-function openBacktest() {
+const BACKTEST_CHOICES = { series: ["sp500", "nasdaq", "wti", "vix"], model: ["hs", "parametric", "ewma", "garch", "fhs"] };
+const MODEL_NAMES = { hs: "historical simulation", parametric: "parametric normal", ewma: "EWMA (RiskMetrics)", garch: "GARCH(1,1)", fhs: "filtered historical simulation" };
+
+async function openBacktest() {
   if (state.btLoaded) return;
   state.btLoaded = true;
+  // The choices the service accepts, from its OpenAPI description (the lists above when it cannot be read).
+  const choices = { ...BACKTEST_CHOICES };
+  try {
+    const spec = await api("/openapi.json", { quiet: true });
+    for (const p of spec.paths?.["/api/v1/backtest"]?.get?.parameters || []) {
+      const e = p.schema?.enum;
+      if (e && p.name in choices) choices[p.name] = e;
+    }
+  } catch {
+    /* keep the defaults */
+  }
+  for (const name of ["series", "model"]) {
+    const select = $(`bt-${name}`);
+    const current = select.value;
+    select.replaceChildren(...choices[name].map((v) => el("option", { value: v }, name === "model" ? `${v} · ${MODEL_NAMES[v] || v}` : v)));
+    if (choices[name].includes(current)) select.value = current;
+  }
   runBacktest();
 }
 
@@ -1113,18 +1174,20 @@ async function runBacktest(event) {
   renderBacktestSide(res);
 }
 
+const STAT_NAMES = { lr: "LR statistic", pvalue: "p-value", p_value: "p-value", df: "degrees of freedom" };
+
 function renderBacktestSide(res) {
   const tl = res.traffic_light || {};
   const zone = String(tl.zone || "").toLowerCase();
   const test = (title, t, testid) => {
     if (!t || typeof t !== "object") return null;
-    const rows = Object.entries(t).map(([k, v]) => el("tr", {}, el("th", { text: k.replaceAll("_", " ") }), el("td", { class: "num", text: typeof v === "number" ? (Number.isInteger(v) ? fmt0.format(v) : v.toPrecision(4)) : typeof v === "boolean" ? (v ? "yes" : "no") : String(v) })));
+    const rows = Object.entries(t).map(([k, v]) => el("tr", {}, el("th", { text: STAT_NAMES[k] || k.replaceAll("_", " ") }), el("td", { class: "num", text: typeof v === "number" ? (Number.isInteger(v) ? fmt0.format(v) : v.toPrecision(4)) : typeof v === "boolean" ? (v ? "yes" : "no") : String(v) })));
     const p = t.p_value ?? t.pvalue ?? t.p;
     const reject = t.reject ?? (isNum(p) ? p < 0.05 : null);
     return el(
       "div",
       { class: "bt-card", "data-testid": testid },
-      el("h3", {}, title, reject === null ? null : el("span", { class: `pill ${reject ? "pill-breach" : "pill-clear"}`, text: reject ? "REJECT" : "PASS" })),
+      el("h3", {}, title, reject === null ? null : el("span", { class: `pill ${reject ? "pill-breach" : "pill-clear"}`, title: "at the 5 % level", text: reject ? "REJECT" : "PASS" })),
       el("table", { class: "kv" }, rows),
     );
   };
@@ -1137,11 +1200,33 @@ function renderBacktestSide(res) {
         "div",
         {},
         el("div", { class: "traffic-zone", text: zone ? `${zone.toUpperCase()} zone` : "—" }),
-        el("div", { class: "muted small", text: `Basel traffic light: ${tl.exceptions ?? "—"} exceptions, ${isNum(tl.expected) ? fmt2.format(tl.expected) : "—"} expected` }),
+        el("div", { class: "muted small", text: `Basel traffic light: ${tl.exceptions ?? "—"} exceptions in the last ${tl.observations ?? 250} days (${isNum(tl.expected) ? fmt2.format(tl.expected) : "—"} expected)${isNum(tl.plus_factor) ? ` · plus factor ${tl.plus_factor}` : ""}` }),
       ),
     ),
     test("Kupiec (unconditional coverage)", res.kupiec, "kupiec"),
     test("Christoffersen (independence)", res.christoffersen, "christoffersen"),
+    test("Conditional coverage (joint)", res.conditional_coverage, "conditional-coverage"),
+    el(
+      "div",
+      { class: "bt-card", "data-testid": "backtest-summary" },
+      el("h3", { text: "Run" }),
+      el(
+        "table",
+        { class: "kv" },
+        [
+          ["series", res.series],
+          ["model", res.model && `${res.model} · ${MODEL_NAMES[res.model] || ""}`],
+          ["window", isNum(res.window) && `${fmt0.format(res.window)} days`],
+          ["confidence", isNum(res.confidence) && pct(res.confidence)],
+          ["observations", isNum(res.observations) && fmt0.format(res.observations)],
+          ["exceptions", `${fmt0.format((res.exceptions || []).length)} (expected ${isNum(res.expected_exceptions) ? fmt2.format(res.expected_exceptions) : "—"})`],
+          ["exception rate", isNum(res.exception_rate) && fmtPct2.format(res.exception_rate)],
+          ["model failures", res.model_failures],
+        ]
+          .filter(([, v]) => v !== undefined && v !== null && v !== false)
+          .map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { class: "num", text: String(v) }))),
+      ),
+    ),
   );
 }
 
@@ -1152,6 +1237,7 @@ function applyTheme(theme) {
   document.documentElement.dataset.theme = theme;
   localStorage.setItem(THEME_KEY, theme);
   destroyCharts();
+  themeGrid();
   if (state.tab === "live" && state.selected) refreshDetail(false);
   if (state.tab === "backtest" && state.btLoaded) runBacktest();
 }
