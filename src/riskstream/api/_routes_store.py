@@ -120,6 +120,21 @@ class MeasureModel(BaseModel):
     confidence: float | None = Field(None, gt=0.0, lt=1.0, examples=[0.99])
 
 
+FilterValues = Annotated[list[FilterValue], Field(max_length=200)]
+
+
+def _form(v: Any) -> str:
+    return "values" if isinstance(v, list) else "ops" if isinstance(v, dict) else "value"
+
+
+#: ``{dimension: value}``, ``{dimension: [values]}`` or ``{dimension: {op: value | [values]}}``.
+FilterSpec = Annotated[
+    Annotated[FilterValue, Tag("value")]
+    | Annotated[FilterValues, Tag("values")]
+    | Annotated[dict[FilterOp, FilterValue | FilterValues], Tag("ops")],
+    Discriminator(_form),
+]
+
 #: A measure: a bare name (``sum``) or the full mapping; errors point into the form given.
 MeasureItem = Annotated[
     Annotated[str, Field(min_length=1, max_length=100), Tag("name")] | Annotated[MeasureModel, Tag("spec")],
@@ -146,15 +161,9 @@ class ReportSpec(BaseModel):
     measures: list[MeasureItem] = Field(
         min_length=1, max_length=16, examples=[["pv", {"measure": "pv", "agg": "var", "confidence": 0.99}]]
     )
-    filters: (
-        dict[
-            Dimension,
-            FilterValue
-            | Annotated[list[FilterValue], Field(max_length=200)]
-            | dict[FilterOp, FilterValue | Annotated[list[FilterValue], Field(max_length=200)]],
-        ]
-        | None
-    ) = Field(None, max_length=16)
+    filters: dict[Dimension, FilterSpec] | None = Field(
+        None, max_length=16, examples=[{"desk": "RATES", "trader": {"not_in": ["intern"]}}]
+    )
     business_date: str | None = Field(None, examples=["latest", "previous", "today", "2024-03-15"])
     namespace: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]{0,63}$", examples=["EOD"])
     as_of: Annotated[int, Field(ge=0)] | str | None = None
