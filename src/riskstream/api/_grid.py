@@ -67,9 +67,8 @@ __all__ = [
     "TABLES",
     "GridRegistry",
     "GridTable",
-    "diff_report",
+    "grid_report",
     "registry",
-    "risk_report",
     "router",
 ]
 
@@ -98,37 +97,25 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_ERROR = 1011
 
 
-def risk_report(dimensions: tuple[str, ...], measures: tuple[str, ...], as_of: int | None) -> Report:
-    """The pivot behind ``risk``: ``dimensions`` down the side, the sum of each measure, latest business date."""
+def grid_report(
+    table: str, dimensions: tuple[str, ...], measures: tuple[str, ...], as_of: int | None
+) -> Report:
+    """The report behind a grid table: ``dimensions`` down the side and the sum of each measure; ``risk`` on the
+    latest business date, ``diff`` from the previous business date (left) to the latest (right)."""
     from ..query import load_report
 
-    return load_report(
-        {
-            "name": "grid_risk",
-            "kind": "pivot",
-            "rows": list(dimensions),
-            "measures": [{"measure": m, "agg": "sum"} for m in measures],
-            "business_date": "latest",
-            **({"as_of": as_of} if as_of is not None else {}),
-        }
-    )
-
-
-def diff_report(dimensions: tuple[str, ...], measures: tuple[str, ...], as_of: int | None) -> Report:
-    """The diff behind ``diff``: previous business date (left) → latest (right), sums of each measure."""
-    from ..query import load_report
-
-    return load_report(
-        {
-            "name": "grid_diff",
-            "kind": "diff",
-            "rows": list(dimensions),
-            "measures": [{"measure": m, "agg": "sum"} for m in measures],
-            "left": {"business_date": "previous"},
-            "right": {"business_date": "latest"},
-            **({"as_of": as_of} if as_of is not None else {}),
-        }
-    )
+    spec: dict[str, Any] = {
+        "name": f"grid_{table}",
+        "rows": list(dimensions),
+        "measures": [{"measure": m, "agg": "sum"} for m in measures],
+    }
+    if table == "diff":
+        spec |= {"kind": "diff", "left": {"business_date": "previous"}, "right": {"business_date": "latest"}}
+    else:
+        spec |= {"kind": "pivot", "business_date": "latest"}
+    if as_of is not None:
+        spec["as_of"] = as_of
+    return load_report(spec)
 
 
 def _visible(dimensions: tuple[str, ...], principal: Principal) -> tuple[str, ...]:
@@ -219,8 +206,12 @@ def build_grid_data(store: Any, user: str, principal: Principal, measures: tuple
     if version < 0:
         empty = {"risk": _empty(risk_schema()), "diff": _empty(diff_schema(measures))}
         return GridData(empty, version, None)
-    risk = run_report(store, risk_report(_visible(RISK_DIMENSIONS, principal), measures, version), user)
-    diff = run_report(store, diff_report(_visible(DIFF_DIMENSIONS, principal), measures, version), user)
+    risk = run_report(
+        store, grid_report("risk", _visible(RISK_DIMENSIONS, principal), measures, version), user
+    )
+    diff = run_report(
+        store, grid_report("diff", _visible(DIFF_DIMENSIONS, principal), measures, version), user
+    )
     risk_long = risk_rows(_with_columns(risk.table, RISK_DIMENSIONS), measures)
     diff_table = _conform(_with_columns(diff.table, DIFF_DIMENSIONS), diff_schema(measures))
     return GridData(
