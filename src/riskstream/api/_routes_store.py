@@ -686,6 +686,10 @@ async def put_chunk(
         table = read_chunk_body(bytes(body), content_type)
         try:
             receipt = ctx.store.put_chunk(job_id, table, chunk_id=chunk_id)
+        except InputError as exc:
+            if isinstance(exc.value, float) and not math.isfinite(exc.value):
+                exc.value = repr(exc.value)  # JSON has no inf/NaN: the value is named as text
+            raise
         except SchemaEvolutionError as exc:
             sent = table.schema.field(exc.column).type if exc.column in table.column_names else None
             raise InputError(str(exc), field=exc.column, value=None if sent is None else str(sent)) from None
