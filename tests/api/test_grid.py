@@ -222,18 +222,33 @@ def test_each_user_sees_exactly_their_report_rows(
     assert sum(v for v in diff["pv_sum_change"] if v is not None) == pytest.approx(pv_change, rel=1e-9)
 
 
-def test_unauthenticated_socket_is_closed_with_4401(base_url: str) -> None:
-    async def close_code(url: str) -> tuple[int | None, str | None]:
-        async with connect(url) as ws:
-            with pytest.raises(ConnectionClosed) as closed:
-                await asyncio.wait_for(ws.recv(), 10)
-        rcvd = closed.value.rcvd
-        return (rcvd.code, rcvd.reason) if rcvd else (None, None)
+async def _close_code(url: str) -> tuple[int | None, str | None]:
+    async with connect(url) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    rcvd = closed.value.rcvd
+    return (rcvd.code, rcvd.reason) if rcvd else (None, None)
 
+
+def test_unauthenticated_socket_is_closed_with_4401(base_url: str) -> None:
     for url in (f"ws://{base_url}/grid/ws", f"ws://{base_url}/grid/ws?access_token=not.a.jwt"):
-        code, reason = asyncio.run(close_code(url))
+        code, reason = asyncio.run(_close_code(url))
         assert code == 4401, (url, code, reason)
         assert reason
+
+
+def test_user_without_role_is_refused(
+    app: Any, base_url: str, token: Callable[[str], str], client: Any
+) -> None:
+    """A catalog user whose groups grant no role: 4403 on the socket, 403 on /grid/tables, no server made."""
+    user = "grid_no_role"
+    app.state.ctx.store.catalog.add_user(user, ["grp-grid-no-role"])
+    code, reason = asyncio.run(_close_code(f"ws://{base_url}/grid/ws?access_token={token(user)}"))
+    assert code == 4403, (code, reason)
+    response = client.get("/grid/tables", headers={"Authorization": f"Bearer {token(user)}"})
+    assert response.status_code == 403
+    assert response.json()["error"] == "forbidden"
+    assert user not in registry(app.state.ctx).users()
 
 
 def test_tables_endpoint_lists_the_callers_tables(
@@ -352,3 +367,66 @@ def test_vendor_files_are_served_with_browser_types(client: Any) -> None:
         response = client.get(url)
         assert response.status_code == 200, url
         assert kind in response.headers["content-type"], (url, response.headers["content-type"])
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.mark.integration
+def test_grid_js_mounts_the_users_tables_in_chromium(base_url: str, app: Any) -> None:
+    """grid.js in a real browser: the viewer and datagrid load from /vendor, connect to /grid/ws as pb_junior
+    (the page logs in on the development IdP) and hold the user's rows only, counterparty null."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
+    store = app.state.ctx.store
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            for table in ("risk", "diff"):
+                page.goto(f"http://{base_url}/grid-test.html?user=pb_junior&table={table}")
+                page.wait_for_selector("[data-testid=grid-status][data-state]", timeout=60_000)
+                assert page.inner_text("#status") == "ready", (page.inner_text("#status"), errors)
+                seen = page.evaluate(
+                    """async () => {
+                        const viewer = document.querySelector("perspective-viewer");
+                        await viewer.flush();
+                        const config = await viewer.save();
+                        const table = await viewer.getTable();
+                        const view = await table.view();
+                        const columns = await view.to_columns();
+                        await view.delete();
+                        return {config, columns};
+                    }"""
+                )
+                columns = seen["columns"]
+                assert set(columns["desk"]) == {"PRIME"}
+                assert seen["config"]["group_by"] == ["desk", "book"]
+                if table == "risk":
+                    assert seen["config"]["split_by"] == ["measure"]
+                    assert set(columns["counterparty"]) == {None}
+                    assert _rows(columns, [*RISK_DIMENSIONS, "measure", "value"]) == expected_risk(
+                        store, "pb_junior", PB_MASKED
+                    )
+                else:
+                    assert "pv_sum_change" in seen["config"]["columns"]
+                    assert len(columns["desk"]) == sum(expected_diff(store, "pb_junior")[1].values())
+                rendered = page.locator("perspective-viewer-datagrid regular-table")
+                assert rendered.count() == 1
+                assert "PRIME" in rendered.inner_text()
+            assert not errors, errors
+        finally:
+            browser.close()
