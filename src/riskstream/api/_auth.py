@@ -31,13 +31,14 @@ import logging
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jwt
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
 from starlette.requests import HTTPConnection
 
 from ..errors import AuthenticationError, ConfigurationError
@@ -46,6 +47,8 @@ from ._deps import Caller, Ctx, Entitled
 from ._devidp import DevIdentityProvider, SigningKey, token_claims
 from ._devidp import router as dev_router
 from ._identity import Identity
+from ._saml import SamlServiceProvider
+from ._saml import router as saml_router
 
 __all__ = ["SESSION_COOKIE", "AuthConfig", "Authenticator", "router"]
 
@@ -220,10 +223,11 @@ class Authenticator:
             self._local[self.dev_idp.issuer] = {self.dev_idp.key.kid: self.dev_idp.key.public_key}
         self._principals: dict[tuple[str, tuple[str, ...], bool], tuple[float, Principal]] = {}
         self._lock = threading.Lock()
-        self.saml: Any = None
+        #: called with the user after just-in-time provisioning changed their groups (e.g. to drop the query
+        #: layer's cached principals: ``lambda user: riskstream.query.session(store).forget_principals()``)
+        self.on_provision: list[Callable[[str], None]] = []
+        self.saml: SamlServiceProvider | None = None
         if config.saml_idp_metadata is not None:
-            from ._saml import SamlServiceProvider
-
             self.saml = SamlServiceProvider(config, self.public_url)
 
     # --- credentials ------------------------------------------------------------------------------------
@@ -367,6 +371,10 @@ class Authenticator:
             log.info(
                 "provisioned user %s with groups %s", identity.user, ", ".join(identity.groups) or "none"
             )
+            with self._lock:
+                self._principals = {k: v for k, v in self._principals.items() if k[0] != identity.user}
+            for listener in self.on_provision:
+                listener(identity.user)
         found: Principal = self.catalog.principal(identity.user)
         with self._lock:
             if len(self._principals) > 10_000:
@@ -379,6 +387,16 @@ class Authenticator:
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 router.include_router(dev_router)
+router.include_router(saml_router)
+
+
+@router.post(
+    "/logout", summary="End a SAML session: clears the session cookie (bearer tokens simply expire)."
+)
+def logout() -> Response:
+    response = JSONResponse({"logged_out": True})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 @router.get("/me", summary="Who the caller is: user, groups, method, scopes, roles, masked columns.")
