@@ -21,6 +21,8 @@ const fmt2 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumF
 const fmtPct1 = new Intl.NumberFormat("en-US", { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const fmtPct2 = new Intl.NumberFormat("en-US", { style: "percent", minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const fmtCompact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
+// Axis ticks: enough digits that neighbouring ticks of a narrow range still differ.
+const fmtTick = new Intl.NumberFormat("en-US", { notation: "compact", maximumSignificantDigits: 4 });
 
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
 const money = (v) => (isNum(v) ? fmt0.format(v) : "—");
@@ -387,7 +389,7 @@ function paintRow(id, flash = true) {
   utilCell.dataset.state = st;
   utilCell.querySelector(".util-txt").textContent = isNum(util) ? pct(util) : "";
   const pill = cell("state").firstChild;
-  pill.textContent = st === "NONE" ? (r ? "NO LIMIT" : "") : st;
+  pill.textContent = st === "NONE" ? "" : st;
   pill.className = `pill pill-${st.toLowerCase()}`;
   tr.dataset.state = st;
   cell("updated").textContent = timeOf(state.updated.get(id));
@@ -647,7 +649,7 @@ function drawSeries(Chart, s) {
     type: "line",
     data,
     options: baseOptions({
-      scales: { x: { ticks: { maxTicksLimit: 8, autoSkip: true, maxRotation: 0 } }, y: { ticks: { callback: (v) => compact(v) } } },
+      scales: { x: { ticks: { maxTicksLimit: 5, autoSkip: true, maxRotation: 0 } }, y: { ticks: { callback: (v) => fmtTick.format(v) } } },
       plugins: { tooltip: { mode: "index", intersect: false, callbacks: { label: (c) => `${c.dataset.label}: ${money(c.parsed.y)}` } } },
       interaction: { mode: "index", intersect: false },
     }),
@@ -1159,7 +1161,7 @@ async function runBacktest(event) {
       datasets: [
         { type: "line", label: "−VaR", data: negVar, borderColor: cssVar("--warning"), borderWidth: 1.25, pointRadius: 0, order: 1 },
         ...(negEs.length ? [{ type: "line", label: "−ES", data: negEs, borderColor: cssVar("--breach"), borderWidth: 1, borderDash: [4, 3], pointRadius: 0, order: 2 }] : []),
-        { type: "line", label: `exceptions (${exc.size})`, data: excPoints, showLine: false, pointRadius: 3.5, pointBackgroundColor: cssVar("--breach"), pointBorderColor: cssVar("--breach"), order: 0 },
+        { type: "line", label: `exceptions (${exc.size})`, data: excPoints, showLine: false, pointRadius: 3.5, backgroundColor: cssVar("--breach"), borderColor: cssVar("--breach"), order: 0 },
         { type: "bar", label: "return", data: returns, backgroundColor: returns.map((r, i) => (exc.has(dates[i]) ? cssVar("--breach") : cssVar("--bar"))), barPercentage: 1, categoryPercentage: 1, order: 3 },
       ],
     },
@@ -1268,7 +1270,8 @@ function applyThemeQuiet(theme) {
 
 wire();
 if (state.token) {
-  start().catch(() => showLogin());
+  // A refused token (401) has already brought the login screen back, with the reason.
+  start().catch((exc) => exc.status !== 401 && showLogin(exc.message));
 } else {
   showLogin();
 }
