@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORTFOLIO ?= .riskstream/sample
 STORE ?= .riskstream/store
-DURATION ?= 15
+PORT ?= 8000
+# seconds before `make run` stops (empty: until Ctrl-C)
+DURATION ?=
 
 .PHONY: run test lint bench install clean web
 
@@ -30,11 +32,8 @@ web: $(WEB_STAMP)
 
 run: $(STAMP) web
 	@test -f $(PORTFOLIO)/positions.parquet || $(BIN)/riskstream sample-portfolio --positions 10000 --out $(PORTFOLIO)
-	$(BIN)/riskstream var --portfolio $(PORTFOLIO) --method hs --confidence 0.99 --horizon-days 1 --by desk
 	@test -f $(STORE)/catalog.db || $(BIN)/riskstream store demo --store $(STORE) --portfolio $(PORTFOLIO)
-	$(BIN)/riskstream query examples/reports/desk_book_risk.yaml --store $(STORE) --user trader_rates
-	$(BIN)/riskstream query examples/reports/day_over_day.yaml --store $(STORE) --user head_trading
-	$(BIN)/riskstream demo --headless --duration $(DURATION) --portfolio $(PORTFOLIO)
+	$(BIN)/riskstream demo --portfolio $(PORTFOLIO) --store $(STORE) --port $(PORT) $(if $(DURATION),--duration $(DURATION))
 
 test: $(STAMP) web
 	$(BIN)/python -m pytest -n 2 --timeout 900 -q
