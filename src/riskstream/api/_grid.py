@@ -268,6 +268,17 @@ class GridRegistry:
         # one thread for every Perspective call: the engine's callbacks re-enter Python, so no two threads call in
         self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perspective")
         self._closed = False
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep_every, name="grid-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_every(self) -> None:
+        period = max(1.0, self.idle_s / 4)
+        while not self._stop.wait(period):
+            try:
+                self.sweep()
+            except Exception:  # a sweep that failed leaves the servers for the next one
+                log.exception("grid sweep failed")
 
     # -- the Perspective thread ---------------------------------------------------------------------------
     def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -356,7 +367,11 @@ class GridRegistry:
         """Drop the servers of users with no socket for ``idle_s`` seconds; returns their names."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            idle = [u for u, g in self._grids.items() if g.sockets <= 0 and now - g.last_used > self.idle_s]
+            idle = [
+                u
+                for u, g in self._grids.items()
+                if g.sockets <= 0 and now - g.last_used > self.idle_s and not g.lock.locked()
+            ]
             dropped = [self._grids.pop(u) for u in idle]
         for grid in dropped:
             self._delete(grid)
@@ -381,6 +396,7 @@ class GridRegistry:
 
     def close(self) -> None:
         """Drop every server and stop the Perspective thread (the app's shutdown)."""
+        self._stop.set()
         with self._lock:
             self._closed = True
             grids = list(self._grids.values())
@@ -388,6 +404,8 @@ class GridRegistry:
         for grid in grids:
             self._delete(grid)
         self._engine.shutdown(wait=True)
+        if self._sweeper is not threading.current_thread():
+            self._sweeper.join(5)
 
 
 _REGISTRY_LOCK = threading.Lock()
