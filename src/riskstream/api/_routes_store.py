@@ -48,8 +48,10 @@ from ..query import load_report, run_report
 from ..query._report import parse_as_of, parse_business_date
 from ..store import Principal
 from ._deps import Ctx, Entitled, rate_limited, require_scope
+from ._entitle import NodeAccess
 from ._errors import NotFoundError
 from ._identity import SCOPE_JOBS_WRITE, Identity
+from ._routes_live import node_access
 
 __all__ = ["router"]
 
@@ -66,7 +68,6 @@ CSV = "text/csv"
 CHUNK_TYPES = (ARROW_STREAM, PARQUET, CSV)
 #: Hierarchy levels below the firm, as node ids name them (``FIRM/<desk>/<book>/<trader>``).
 LEVELS = ("desk", "book", "trader")
-ROOT = "FIRM"
 #: Confidence levels of the history series' VaR and ES.
 HISTORY_VAR_CONFIDENCE = 0.99
 HISTORY_ES_CONFIDENCE = 0.975
@@ -383,34 +384,19 @@ def run_standard_report(
 # --- hierarchy visibility -----------------------------------------------------------------------------
 
 
-def node_cells(positions: Any) -> dict[str, set[tuple[str, str, str]]]:
-    """Every hierarchy node id (``FIRM``, ``FIRM/<desk>``, …, ``FIRM/<desk>/<book>/<trader>``) → the
-    (desk, book, trader) cells of the positions under it."""
-    cells = set(
-        zip(
-            (str(v) for v in positions.attribute("desk")),
-            (str(v) for v in positions.attribute("book")),
-            (str(v) for v in positions.attribute("trader")),
-            strict=True,
-        )
-    )
-    out: dict[str, set[tuple[str, str, str]]] = {ROOT: set(cells)}
-    for cell in cells:
-        for depth in range(1, len(LEVELS) + 1):
-            out.setdefault("/".join((ROOT, *cell[:depth])), set()).add(cell)
-    return out
+def visible_nodes(ctx: Any, principal: Principal, portfolio: Any) -> frozenset[str]:
+    """Node ids of ``portfolio`` whose every (desk, book, trader) the principal admits (`NodeAccess`, the rule
+    of the live endpoints; the service's own portfolio shares the live endpoints' instance)."""
+    if portfolio is ctx.loaded.portfolio:
+        return node_access(ctx).visible(principal)
 
+    def build() -> tuple[Any, NodeAccess]:
+        return portfolio, NodeAccess.of_positions(portfolio.positions)
 
-def visible_nodes(principal: Principal, positions: Any) -> set[str]:
-    """Node ids whose every (desk, book, trader) cell the principal admits."""
-    admitted: dict[tuple[str, str, str], bool] = {}
-
-    def admits(cell: tuple[str, str, str]) -> bool:
-        if cell not in admitted:
-            admitted[cell] = principal.admits(dict(zip(LEVELS, cell, strict=True)))
-        return admitted[cell]
-
-    return {node for node, cells in node_cells(positions).items() if all(admits(c) for c in cells)}
+    held, access = _cached(ctx, "node-access", id(portfolio), build)
+    if held is not portfolio:  # an id reused by a new portfolio object
+        held, access = build()
+    return access.visible(principal)
 
 
 def _cached(ctx: Any, name: str, key: Any, compute: Callable[[], T]) -> T:
@@ -490,7 +476,7 @@ def history(
     days: Annotated[int, Query(ge=1, le=250, description="Newest business dates returned.")] = 20,
     namespace: Annotated[str, Query(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")] = "EOD",
 ) -> HistoryResponse:
-    if node not in visible_nodes(principal, ctx.loaded.portfolio.positions):
+    if node not in visible_nodes(ctx, principal, ctx.loaded.portfolio):
         raise NotFoundError("node visible to you", node)
     path = dict(zip(LEVELS, node.split("/")[1:], strict=False))
     measures = [
@@ -901,7 +887,7 @@ def stress(
         if held is not portfolio:  # an id reused by a new portfolio object
             held, report = compute()
         reports.append(report)
-    visible = visible_nodes(principal, portfolio.positions)
+    visible = visible_nodes(ctx, principal, portfolio)
     first = reports[0]
     nodes = []
     for i, n in enumerate(first.nodes):
