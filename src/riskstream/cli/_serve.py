@@ -26,6 +26,7 @@ def serve(
     workers: int,
     duration: float | None,
     banner: bool = True,
+    rate_limit: int = 60,
 ) -> None:
     """Run the service until Ctrl-C (or for ``duration`` seconds), printing its URL and the demo logins."""
     import socket
@@ -43,7 +44,14 @@ def serve(
             raise ConfigurationError("port", port, f"cannot listen on {host}:{port}: {exc.strerror}") from None
     url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     config = ApiConfig(
-        portfolio=portfolio, store=store, bus=bus, live=live, rate=rate, workers=workers, public_url=url
+        portfolio=portfolio,
+        store=store,
+        bus=bus,
+        live=live,
+        rate=rate,
+        workers=workers,
+        public_url=url,
+        rate_limit_per_minute=rate_limit,
     )
     with err_console.status("starting the risk service…"):
         application = create_app(config)
@@ -83,6 +91,9 @@ def serve_command(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
     ] = None,
+    rate_limit: Annotated[
+        int, typer.Option(help="Reports, stress runs and back-tests each user may start per minute.")
+    ] = 60,
 ) -> None:
     """Serve the API and the dashboard: live risk, reports, risk jobs, stress tests and back-tests."""
     serve(
@@ -95,4 +106,5 @@ def serve_command(
         rate=rate,
         workers=workers,
         duration=duration,
+        rate_limit=rate_limit,
     )
