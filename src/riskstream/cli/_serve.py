@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +15,32 @@ import typer
 from ..errors import ConfigurationError
 from ._app import app
 from ._common import err_console, out_console
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per log record: time, level, logger, message (and the exception, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _json_logs(level: int = logging.INFO) -> None:
+    """Structured logs: riskstream's and uvicorn's loggers write JSON lines to stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_JsonFormatter())
+    for name in ("riskstream", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level if name == "riskstream" else logging.WARNING)
+        logger.propagate = False
 
 
 def serve(
@@ -41,7 +70,9 @@ def serve(
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise ConfigurationError("port", port, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ConfigurationError(
+                "port", port, f"cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
     url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     config = ApiConfig(
         portfolio=portfolio,
@@ -53,11 +84,19 @@ def serve(
         public_url=url,
         rate_limit_per_minute=rate_limit,
     )
+    _json_logs()
     with err_console.status("starting the risk service…"):
         application = create_app(config)
-    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning"))
+    # no access log: WebSocket URLs carry ?access_token= (the service's own logs are JSON lines on stderr)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host=host, port=port, log_level="warning", access_log=False, log_config=None
+        )
+    )
     if banner:
-        out_console.print(f"\n[bold]riskstream dashboard:[/] [link={url}]{url}[/link]   (API docs: {url}/docs)")
+        out_console.print(
+            f"\n[bold]riskstream dashboard:[/] [link={url}]{url}[/link]   (API docs: {url}/docs)"
+        )
         out_console.print(
             "[yellow]development identity provider — demo logins, not for production[/]; password: [bold]demo[/]"
         )
@@ -79,9 +118,9 @@ def serve_command(
     portfolio: Annotated[
         Path, typer.Option("--portfolio", help="Portfolio folder (riskstream sample-portfolio).")
     ] = Path(".riskstream/sample"),
-    store: Annotated[
-        Path, typer.Option("--store", help="Risk store root (riskstream store demo).")
-    ] = Path(".riskstream/store"),
+    store: Annotated[Path, typer.Option("--store", help="Risk store root (riskstream store demo).")] = Path(
+        ".riskstream/store"
+    ),
     bus: Annotated[str, typer.Option("--bus", help="memory | kafka://mock | kafka://HOST:PORT")] = "memory",
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
