@@ -24,7 +24,13 @@ USERS = sorted(DEMO_USERS)
 @pytest.fixture(scope="module")
 def live(api_config: ApiConfig) -> Iterator[tuple[Any, TestClient]]:
     config = ApiConfig(
-        portfolio=api_config.portfolio, store=api_config.store, live=True, rate=2_000.0, publish_ms=300.0
+        portfolio=api_config.portfolio,
+        store=api_config.store,
+        live=True,
+        rate=2_000.0,
+        publish_ms=300.0,
+        # limits at 1 × the first VaR: every node with a limit starts in breach, so alerts fire at once
+        limit_multiple=1.0,
     )
     app = create_app(ctx=build_context(config))
     with TestClient(app) as client:
@@ -157,6 +163,25 @@ def test_entitlement_matrix_websocket(live: tuple[Any, TestClient], user: str) -
                 assert msg["type"] == "alert"
                 seen.add(msg["node"])
     assert seen and seen <= expected, sorted(seen - expected)[:5]
+
+
+@pytest.mark.parametrize("user", ["head_trading", "trader_fx"])
+def test_alerts_fire_and_are_filtered(live: tuple[Any, TestClient], user: str) -> None:
+    app, client = live
+    headers = _headers(app, user)
+    expected = _expected_nodes(app, user)
+    deadline = time.monotonic() + 20
+    while not (alerts := client.get("/api/v1/live/alerts?limit=1000", headers=headers).json()):
+        assert time.monotonic() < deadline, "no alert fired"
+        time.sleep(0.2)
+    assert {a["node"] for a in alerts} <= expected
+    assert any(a["node"].count("/") == 1 for a in alerts)  # a desk's own limit (set by the aggregator)
+    for a in alerts:
+        # utilisation is value over limit, and the state follows the thresholds (80 % warning, 100 % breach)
+        assert a["utilisation"] == pytest.approx(a["value"] / a["limit"])
+        assert a["state"] in ("warning", "breach", "clear") and a["measure"] == "var_99_1d"
+    if user == "head_trading":
+        assert any(a["node"] == "FIRM" for a in alerts)
 
 
 def test_websocket_refuses_bad_tokens(live: tuple[Any, TestClient]) -> None:

@@ -24,6 +24,9 @@ class ApiConfig:
     source, rate, workers, window, trigger_ms, publish_ms
         The live pipeline: feeds (``replay``, ``synthetic`` or ``both``), synthetic ticks per second, worker
         threads, historical scenarios, a worker's micro-batch trigger and the aggregator's publish interval.
+    seconds_per_day
+        The synthetic feed moves markets by one day's variance every this many seconds (86,400: real time; the
+        demo uses 300 so that a day's moves — and the risk they change — play out in five minutes).
     limit_multiple
         Default VaR limits: this multiple of each node's first VaR (1.3: nodes start at 77 % of their limit, just
         under the 80 % warning line, so alerts fire as markets move).
@@ -46,6 +49,7 @@ class ApiConfig:
     window: int = 500
     trigger_ms: float = 250.0
     publish_ms: float = 500.0
+    seconds_per_day: float = 86_400.0
     limit_multiple: float = 1.3
     series_points: int = 7_200
     public_url: str = "http://localhost:8000"

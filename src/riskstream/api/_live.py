@@ -157,7 +157,11 @@ class LiveService:
     def _start(self) -> None:
         cfg, loaded = self.config, self.loaded
         self.bus = open_bus(cfg.bus, partitions=4)
-        feeds = [] if cfg.source == "kafka" else live_feeds(cfg.source, loaded.history, cfg.rate)
+        feeds = (
+            []
+            if cfg.source == "kafka"
+            else live_feeds(cfg.source, loaded.history, cfg.rate, seconds_per_day=cfg.seconds_per_day)
+        )
         self.pipeline = LivePipeline(
             self.bus,
             loaded.portfolio,

@@ -56,6 +56,7 @@ def serve(
     duration: float | None,
     banner: bool = True,
     rate_limit: int = 60,
+    seconds_per_day: float = 86_400.0,
 ) -> None:
     """Run the service until Ctrl-C (or for ``duration`` seconds), printing its URL and the demo logins."""
     import socket
@@ -83,6 +84,7 @@ def serve(
         workers=workers,
         public_url=url,
         rate_limit_per_minute=rate_limit,
+        seconds_per_day=seconds_per_day,
     )
     _json_logs()
     with err_console.status("starting the risk service…"):
@@ -133,6 +135,12 @@ def serve_command(
     rate_limit: Annotated[
         int, typer.Option(help="Reports, stress runs and back-tests each user may start per minute.")
     ] = 60,
+    seconds_per_day: Annotated[
+        float,
+        typer.Option(
+            help="Synthetic feed: one day's market variance every this many seconds (86400: real time)."
+        ),
+    ] = 86_400.0,
 ) -> None:
     """Serve the API and the dashboard: live risk, reports, risk jobs, stress tests and back-tests."""
     serve(
@@ -146,4 +154,5 @@ def serve_command(
         workers=workers,
         duration=duration,
         rate_limit=rate_limit,
+        seconds_per_day=seconds_per_day,
     )

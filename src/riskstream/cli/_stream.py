@@ -173,7 +173,8 @@ def stream_command(
 @app.command("demo")
 def demo_command(
     headless: Annotated[
-        bool, typer.Option("--headless", help="Print firm and desk VaR/ES to the terminal instead of serving.")
+        bool,
+        typer.Option("--headless", help="Print firm and desk VaR/ES to the terminal instead of serving."),
     ] = False,
     duration: Annotated[
         float | None,
@@ -192,6 +193,10 @@ def demo_command(
     port: Annotated[int, typer.Option(help="Dashboard port.")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     as_json: Annotated[bool, typer.Option("--json", help="Headless: JSON lines instead of a table.")] = False,
+    seconds_per_day: Annotated[
+        float,
+        typer.Option(help="Dashboard: the synthetic market moves a day's variance every this many seconds."),
+    ] = 300.0,
 ) -> None:
     """The whole system on embedded defaults: sample bank, demo risk store, replay + synthetic feeds, risk
     workers and aggregator on the bus, and the API with the dashboard (``--headless``: the terminal only)."""
@@ -232,6 +237,7 @@ def demo_command(
         rate=1_000.0,
         workers=2,
         duration=duration,
+        seconds_per_day=seconds_per_day,
     )
 
 

@@ -41,10 +41,12 @@ def live_feeds(
     replay_days: int = 0,
     speed: float | None = None,
     seed: int = 0,
+    seconds_per_day: float = 86_400.0,
 ) -> list[Any]:
     """The feeds of ``source``. Replay: the last ``replay_days`` + 1 daily closes of ``replay`` (a history frame,
     default ``history``) at ``speed`` (None = at once; 86,400 = one day per second); synthetic: correlated
-    fat-tailed moves calibrated on ``history`` at ``rate`` ticks per second (`riskstream.marketdata`)."""
+    fat-tailed moves calibrated on ``history`` at ``rate`` ticks per second, one day's variance every
+    ``seconds_per_day`` seconds of the clock (`riskstream.marketdata.SyntheticFeed`)."""
     from ..marketdata import ReplayFeed, SyntheticFeed, WallClock
 
     if source not in SOURCES:
@@ -63,7 +65,9 @@ def live_feeds(
             ReplayFeed.from_history(frame, clock=clock, speed=speed, start=first, end=frame.index[-1])
         )
     if source in ("synthetic", "both"):
-        feeds.append(SyntheticFeed(history, clock=clock, rate=rate, seed=seed))
+        feeds.append(
+            SyntheticFeed(history, clock=clock, rate=rate, seed=seed, seconds_per_day=seconds_per_day)
+        )
     return feeds
 
 
