@@ -63,3 +63,33 @@ def login(app) -> Callable[[str], dict[str, str]]:  # type: ignore[no-untyped-de
         return cache[user]
 
     return headers
+
+
+@pytest.fixture(scope="session")
+def app_with_auth(app):  # type: ignore[no-untyped-def]
+    """``app_with_auth(AuthConfig(...))`` → a new app over the same demo store with other authentication settings
+    (its own Authenticator and keys; the live pipeline off)."""
+    from riskstream.api import ApiContext
+    from riskstream.api._auth import Authenticator
+    from riskstream.api._metrics import ApiMetrics
+    from riskstream.api._ratelimit import RateLimiter
+    from riskstream.query._session import session
+
+    base = app.state.ctx
+
+    def build(auth_config):  # type: ignore[no-untyped-def]
+        auth = Authenticator(auth_config, base.store.catalog, public_url=base.config.public_url)
+        # a provisioning change reaches reports at once, not after the query layer's principal cache
+        auth.on_provision.append(lambda user: session(base.store).forget_principals())
+        ctx = ApiContext(
+            config=base.config,
+            store=base.store,
+            loaded=base.loaded,
+            live=None,
+            auth=auth,
+            metrics=ApiMetrics(),
+            limiter=RateLimiter(base.config.rate_limit_per_minute),
+        )
+        return create_app(ctx=ctx)
+
+    return build

@@ -27,12 +27,9 @@ from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_UNSPECIFIED, NameID
 
-from riskstream.api import ApiContext, create_app
+from riskstream.api import ApiContext
 from riskstream.api._auth import SESSION_COOKIE, AuthConfig, Authenticator
-from riskstream.api._metrics import ApiMetrics
-from riskstream.api._ratelimit import RateLimiter
 from riskstream.query import load_report, run_report
-from riskstream.query._session import session
 
 # pysaml2's IdP imports a cipher mode cryptography has moved (see api/_saml.py)
 with warnings.catch_warnings():
@@ -128,7 +125,7 @@ class SamlWorld:
 
 
 @pytest.fixture(scope="module")
-def saml(app: FastAPI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamlWorld]:
+def saml(app_with_auth: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamlWorld]:
     folder = tmp_path_factory.mktemp("saml")
     key_file, cert_file = _key_and_cert(folder, "idp")
     idp_metadata = folder / "idp-metadata.xml"
@@ -138,24 +135,9 @@ def saml(app: FastAPI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sam
             "utf-8",
         )
     )
-    base: ApiContext = app.state.ctx
-    auth = Authenticator(
-        AuthConfig(saml_idp_metadata=idp_metadata, group_map=GROUP_MAP),
-        base.store.catalog,
-        public_url=base.config.public_url,
-    )
-    # as the service wires it: a provisioning change reaches reports at once, not after the query layer's cache
-    auth.on_provision.append(lambda user: session(base.store).forget_principals())
-    ctx = ApiContext(
-        config=base.config,
-        store=base.store,
-        loaded=base.loaded,
-        live=None,
-        auth=auth,
-        metrics=ApiMetrics(),
-        limiter=RateLimiter(60),
-    )
-    with TestClient(create_app(ctx=ctx)) as client:
+    sp_app = app_with_auth(AuthConfig(saml_idp_metadata=idp_metadata, group_map=GROUP_MAP))
+    auth: Authenticator = sp_app.state.ctx.auth
+    with TestClient(sp_app) as client:
         reply = client.get("/auth/saml/metadata")
         assert reply.status_code == 200 and reply.headers["content-type"].startswith(
             "application/samlmetadata+xml"

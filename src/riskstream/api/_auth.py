@@ -93,8 +93,10 @@ class AuthConfig:
     principal_cache_s
         How long a user's entitlements are reused before the catalog is read again, seconds.
     jwks_cache_s
-        How long an external issuer's keys are reused before they are fetched again, seconds (an unknown
-        ``kid`` refetches at once).
+        How long an external issuer's keys are reused before they are fetched again, seconds.
+    jwks_refetch_s
+        Least time between two fetches forced by a token with an unknown ``kid`` (a key the issuer rotated in),
+        seconds: tokens with made-up key ids cannot make the service hammer the issuer.
     """
 
     dev_idp: bool = True
@@ -115,6 +117,7 @@ class AuthConfig:
     key_dir: Path | None = None
     principal_cache_s: float = 5.0
     jwks_cache_s: int = 300
+    jwks_refetch_s: float = 30.0
 
     def __post_init__(self) -> None:
         bad = [a for a in self.algorithms if a not in _ASYMMETRIC]
@@ -131,10 +134,11 @@ class AuthConfig:
 class _ExternalIssuer:
     """An external OIDC issuer: its JWKS URL found through discovery on first use, keys cached by PyJWKClient."""
 
-    def __init__(self, issuer: str, jwks_url: str | None, cache_s: int) -> None:
+    def __init__(self, issuer: str, jwks_url: str | None, cache_s: int, refetch_s: float) -> None:
         self.issuer = issuer
         self._jwks_url = jwks_url
         self._cache_s = cache_s
+        self._refetch_s = refetch_s
         self._client: jwt.PyJWKClient | None = None
         self._lock = threading.Lock()
 
@@ -155,7 +159,9 @@ class _ExternalIssuer:
         with self._lock:
             if self._client is None:
                 url = self._jwks_url or self._discover()
-                self._client = jwt.PyJWKClient(url, cache_keys=True, lifespan=self._cache_s, timeout=5)
+                self._client = jwt.PyJWKClient(
+                    url, cache_keys=True, lifespan=self._cache_s, timeout=5, cooldown_duration=self._refetch_s
+                )
             return self._client
 
     def key(self, token: str) -> Any:
@@ -213,7 +219,9 @@ class Authenticator:
             dev_key = SigningKey.load_or_create(key_dir / "dev_idp_key.pem" if key_dir else None)
             self.dev_idp = DevIdentityProvider(self.public_url, config.audience, catalog, dev_key)
         self._external = (
-            _ExternalIssuer(config.issuer, config.jwks_url, config.jwks_cache_s) if config.issuer else None
+            _ExternalIssuer(config.issuer, config.jwks_url, config.jwks_cache_s, config.jwks_refetch_s)
+            if config.issuer
+            else None
         )
         # issuer -> kid -> public key, for the issuers whose keys live in this process
         self._local: dict[str, dict[str, Any]] = {

@@ -6,6 +6,7 @@ import sys
 
 # Each import below registers that module's commands on ``app``.
 from . import (
+    _apikey,  # noqa: F401
     _backtest,  # noqa: F401
     _errors,
     _job,  # noqa: F401
