@@ -84,6 +84,7 @@ Auth = dict[int | str, dict[str, Any]]
 def _responses(*codes: int) -> Auth:
     """OpenAPI entries of the JSON error bodies an endpoint may return."""
     text = {
+        400: "The body is not valid JSON.",
         401: "Missing or invalid credentials.",
         403: "Not entitled (no role, a masked column used, or a missing scope).",
         404: "Unknown report, job, node or scenario.",
@@ -334,7 +335,7 @@ def get_report(principal: Entitled, name: Annotated[str, Path(max_length=200)]) 
     tags=["reports"],
     summary="Run a report given in the DSL, with the caller's entitlements.",
     response_model=ReportResponse,
-    responses=_responses(401, 403, 422, 429),
+    responses=_responses(400, 401, 403, 422, 429),
 )
 def run_posted_report(
     ctx: Ctx,
@@ -621,7 +622,7 @@ _CHUNK_BODY = {
     summary="Open a risk job (API key with the jobs:write scope).",
     status_code=201,
     response_model=JobStatusResponse,
-    responses=_responses(401, 403, 409, 422),
+    responses=_responses(400, 401, 403, 409, 422),
 )
 def open_job(ctx: Ctx, who: JobWriter, body: JobOpenRequest) -> JobStatusResponse:
     job_id = ctx.store.open_job(
@@ -861,7 +862,7 @@ def _minute(as_of: Any) -> str:
     tags=["stress"],
     summary="Stress P&L of every node the caller may see, per scenario (full revaluation).",
     response_model=StressResponse,
-    responses=_responses(401, 403, 404, 422, 429),
+    responses=_responses(400, 401, 403, 404, 422, 429),
 )
 def stress(
     ctx: Ctx,
@@ -961,13 +962,20 @@ class BacktestResponse(BaseModel):
 def _backtest(
     series: str, model: str, window: int, confidence: float, start: date | None, end: date | None
 ) -> BacktestResponse:
+    import numpy as np
     import pandas as pd
 
     from ..marketdata import load_price_series, simple_returns
     from ..risk._forecast import run_backtest
 
     prices = load_price_series(series)
-    prices = prices.loc[pd.Timestamp(start) if start else None : pd.Timestamp(end) if end else None]
+    days = pd.DatetimeIndex(prices.index).date
+    keep = np.ones(len(prices), dtype=bool)
+    if start is not None:
+        keep &= days >= start
+    if end is not None:
+        keep &= days <= end
+    prices = prices[keep]
     if len(prices) < window + 3:
         raise InvalidFieldError(
             "window", window, f"{series} has {len(prices)} prices in the range; a back-test needs window + 3"
