@@ -5,6 +5,8 @@ Every token here is really signed (PyJWT over cryptography keys) and really veri
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import Any
 
@@ -154,11 +156,12 @@ def test_jwt_failure_modes_are_401_with_a_reason(client: TestClient) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = jwt.encode(_dev_claims(auth), other, algorithm="RS256", headers={"kid": auth.dev_idp.key.kid})  # type: ignore[union-attr]
     _expect_401(client, bearer(forged), "bad signature")
-    # a valid token with one payload character changed
-    good = _sign_dev(auth, _dev_claims(auth))
-    head, payload, signature = good.split(".")
-    tampered = ".".join([head, payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1], signature])
-    _expect_401(client, bearer(tampered), "")
+    # a valid trader token whose payload is rewritten (to the head of trading) with the signature kept
+    head, _, signature = _sign_dev(auth, _dev_claims(auth)).split(".")
+    raised = _dev_claims(auth, sub="head_trading", groups=["grp-head_of_trading"])
+    payload = base64.urlsafe_b64encode(json.dumps(raised).encode()).rstrip(b"=").decode()
+    tampered = f"{head}.{payload}.{signature}"
+    _expect_401(client, bearer(tampered), "bad signature")
     _expect_401(client, bearer(_sign_dev(auth, _dev_claims(auth), kid="no-such-key")), "unknown signing key")
     unsigned = jwt.encode(_dev_claims(auth), None, algorithm="none")  # type: ignore[arg-type]
     _expect_401(client, bearer(unsigned), "algorithm 'none' not allowed")
