@@ -36,6 +36,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 
 def build_context(config: ApiConfig) -> ApiContext:
     """Open the store, load the portfolio, set up authentication and (not yet started) the live service."""
+    from ..query._session import session
     from ..refdata import load_portfolio
     from ..store import RiskStore
     from ._auth import AuthConfig, Authenticator
@@ -44,8 +45,11 @@ def build_context(config: ApiConfig) -> ApiContext:
     store = RiskStore.open(config.store)
     loaded = load_portfolio(config.portfolio)
     metrics = ApiMetrics()
-    auth_config = config.auth if config.auth is not None else AuthConfig()
+    # the development IdP's and sessions' signing keys live with the store, so tokens survive a restart
+    auth_config = config.auth if config.auth is not None else AuthConfig(key_dir=Path(config.store) / "auth")
     auth = Authenticator(auth_config, store.catalog, public_url=config.public_url)
+    # a login that changes a user's groups takes effect on the next report, not after the query layer's cache
+    auth.on_provision.append(lambda user: session(store).forget_principals())
     live = LiveService(config, loaded, metrics) if config.live else None
     return ApiContext(
         config=config,

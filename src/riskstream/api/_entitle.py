@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..domain import FIRM
 from ..store import Principal
@@ -64,8 +64,9 @@ class NodeAccess:
         self._lock = threading.Lock()
 
     @classmethod
-    def of_positions(cls, attribute: Mapping[str, list[str]] | object) -> NodeAccess:
-        get = attribute.attribute  # type: ignore[attr-defined]
+    def of_positions(cls, positions: Any) -> NodeAccess:
+        """From a `PositionTable` (anything with ``attribute(name)`` giving an array)."""
+        get = positions.attribute
         return cls(
             [str(x) for x in get("desk").tolist()],
             [str(x) for x in get("book").tolist()],

@@ -116,7 +116,7 @@ def node_access(ctx: ApiContext) -> NodeAccess:
     cached = ctx.extras.get("node_access")
     if cached is None:
         cached = ctx.extras["node_access"] = NodeAccess.of_positions(ctx.loaded.portfolio.positions)
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def _live(ctx: ApiContext) -> LiveService:

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,7 @@ class LivePipeline:
         stop = self.stop_event
         threads = [threading.Thread(target=self._guarded(self._produce), name="feed", daemon=True)]
         threads += [
-            threading.Thread(target=self._guarded(lambda w=w: w.run(stop=stop)), name=w.name, daemon=True)
+            threading.Thread(target=self._guarded(partial(w.run, stop=stop)), name=w.name, daemon=True)
             for w in self.workers
         ]
         threads.append(
@@ -220,5 +221,5 @@ class LivePipeline:
         parts = [e.positions() for e in self.engines()]
         if not parts:
             return self.portfolio
-        cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        cols: dict[str, Any] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return Portfolio.from_records(self.portfolio.instruments, cols, self.portfolio.reporting_currency)
