@@ -8,6 +8,7 @@ unknown things 404, and anything unexpected 500 with no internals in the body (i
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -46,6 +47,10 @@ def error_body(kind: str, reason: str, **extra: Any) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
+    """A JSON-safe echo of a bad value: numbers and strings as they are, non-finite floats and anything else as
+    their repr (JSON has no NaN or infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return repr(value)
