@@ -69,7 +69,7 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return portfolio, store
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard_url(bank: tuple[Path, Path]) -> Iterator[str]:
     """Base URL of a real service (live pipeline on) serving the dashboard."""
     portfolio, store = bank
