@@ -34,7 +34,9 @@ _SENT = re.compile(r'"as_of":"([^"]+)","sent_us":(\d+)')
 
 async def _client(url: str, tok: str, until: float, delays: list[float], ticks: list[float]) -> int:
     n = 0
-    async with websockets.connect(f"{url}/ws/live?access_token={tok}", max_size=2**24) as ws:
+    async with websockets.connect(
+        f"{url.replace('http', 'ws', 1)}/ws/live?access_token={tok}", max_size=2**24
+    ) as ws:
         while time.monotonic() < until:
             try:
                 text = await asyncio.wait_for(ws.recv(), timeout=max(0.01, until - time.monotonic()))

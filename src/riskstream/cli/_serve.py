@@ -92,7 +92,14 @@ def serve(
     # no access log: WebSocket URLs carry ?access_token= (the service's own logs are JSON lines on stderr)
     server = uvicorn.Server(
         uvicorn.Config(
-            application, host=host, port=port, log_level="warning", access_log=False, log_config=None
+            application,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            log_config=None,
+            # per-message deflate would compress every snapshot once per socket: CPU the fan-out cannot spare
+            ws_per_message_deflate=False,
         )
     )
     if banner:
