@@ -13,12 +13,13 @@ exception is a day whose return is below −VaR.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -32,7 +33,7 @@ import pyarrow.parquet as pq
 import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -46,6 +47,7 @@ from ..errors import (
 )
 from ..query import load_report, run_report
 from ..query._report import parse_as_of, parse_business_date
+from ..query._session import results_version, session
 from ..store import Principal
 from ._deps import Ctx, Entitled, rate_limited, require_scope
 from ._entitle import NodeAccess
@@ -278,8 +280,72 @@ def _check_version(ctx: Any, as_of: Any, field: str) -> None:
             raise QueryError(field, as_of, f"the risk_results table's latest version is {latest}")
 
 
-def _run(ctx: Any, principal: Principal, dsl: Mapping[str, Any], as_of: Any, route: str) -> JSONResponse:
-    """Validate and run a report for the principal's user; record its latency; answer JSON."""
+class _ResultCache:
+    """Answers of reports by (report, as-of, ``risk_results`` version, the caller's entitlements, today's date).
+
+    Users whose entitlements are the same (the traders of one desk) get the same answer for the same report over the
+    same table version, so it is computed once: a commit moves the version and so retires every answer. Each
+    request is still audited under its own user. Least recently used answers go first beyond ``size``.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, tuple[bytes, str, str, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(ctx: Any, principal: Principal, dsl: Mapping[str, Any], as_of: Any) -> Hashable:
+        clauses = tuple(
+            sorted(
+                tuple(sorted((c, tuple(sorted(v))) for c, v in cl.items()))
+                for cl in principal.row_predicate()
+            )
+        )
+        return (
+            json.dumps(json_safe(dsl), sort_keys=True),
+            repr(as_of),
+            results_version(ctx.store),
+            clauses,
+            tuple(sorted(principal.masked_columns)),
+            date.today().isoformat(),
+        )
+
+    def get(self, key: Hashable) -> tuple[bytes, str, str, int] | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: Hashable, value: tuple[bytes, str, str, int]) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def _cache(ctx: Any) -> _ResultCache:
+    cache = ctx.extras.get("report_cache")
+    if cache is None:
+        cache = ctx.extras.setdefault("report_cache", _ResultCache())
+    return cache
+
+
+def _run(ctx: Any, principal: Principal, dsl: Mapping[str, Any], as_of: Any, route: str) -> Response:
+    """Validate and run a report for the principal's user (or reuse the answer of the same report for the same
+    entitlements over the same table version); record its latency; answer JSON."""
+    started = time.perf_counter()
+    answers = _cache(ctx)
+    key = answers.key(ctx, principal, dsl, as_of)
+    hit = answers.get(key)
+    if hit is not None:
+        content, kind, name, rows = hit
+        session(ctx.store).audit.submit(
+            principal.user, "query", {"report": name, "kind": kind, "route": "cache"}, rows
+        )
+        ctx.metrics.query.labels(kind, "cache").observe(time.perf_counter() - started)
+        return Response(content, media_type="application/json")
     report = load_report(dsl)
     _check_version(ctx, as_of if as_of is not None else report.as_of, "as_of")
     for side_name, side in (("left", report.left), ("right", report.right)):
@@ -305,7 +371,9 @@ def _run(ctx: Any, principal: Principal, dsl: Mapping[str, Any], as_of: Any, rou
         "columns": result.table.column_names,
         "rows": table_rows(result.table),
     }
-    return JSONResponse(body)
+    content = bytes(JSONResponse(body).body)
+    answers.put(key, (content, report.kind, report.name, result.table.num_rows))
+    return Response(content, media_type="application/json")
 
 
 @router.get(
@@ -342,7 +410,7 @@ def run_posted_report(
     principal: Entitled,
     body: RunRequest,
     _limit: Annotated[Identity, Depends(rate_limited("report"))],
-) -> JSONResponse:
+) -> Response:
     """Rows the caller's row filter admits only; a masked column used as a dimension or filter is refused (403)."""
     dsl = body.report.model_dump(exclude_none=True, mode="json")
     return _run(ctx, principal, dsl, _as_of(body.as_of), "/api/v1/reports/run")
@@ -372,7 +440,7 @@ def run_standard_report(
             "(not for diffs, whose sides carry their dates).",
         ),
     ] = None,
-) -> JSONResponse:
+) -> Response:
     dsl = dict(_standard(name)["report"])
     if business_date is not None:
         if dsl.get("kind") == "diff":
