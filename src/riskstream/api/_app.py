@@ -15,10 +15,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ._config import ApiConfig
@@ -32,6 +33,36 @@ __all__ = ["STATIC_DIR", "build_context", "create_app"]
 log = logging.getLogger("riskstream.api")
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+
+
+class _Observe:
+    """Counts and times HTTP requests by method, route template and status (a plain ASGI middleware: no
+    per-request task or body streaming in between, unlike Starlette's ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope.get("method", "")
+            self.metrics.http_requests.labels(method, template, str(status)).inc()
+            self.metrics.http_seconds.labels(method, template).observe(time.perf_counter() - started)
 
 
 def build_context(config: ApiConfig) -> ApiContext:
@@ -91,15 +122,7 @@ def create_app(config: ApiConfig | None = None, *, ctx: ApiContext | None = None
     install_error_handlers(app)
     metrics = context.metrics
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.http_requests.labels(request.method, template, str(response.status_code)).inc()
-        metrics.http_seconds.labels(request.method, template).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(_Observe, metrics=metrics)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers.")
     def healthz() -> dict[str, str]:

@@ -361,6 +361,14 @@ class Authenticator:
 
     # --- entitlements -----------------------------------------------------------------------------------
 
+    def cached_principal(self, identity: Identity) -> Principal | None:
+        """The principal `principal` would return from its cache now, or None (no catalog access: safe to call on
+        the event loop)."""
+        key = (identity.user, identity.groups, identity.method != "apikey")
+        with self._lock:
+            hit = self._principals.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     def principal(self, identity: Identity) -> Principal:
         """What ``identity`` may see; provisions the identity's groups into the catalog first (just in time).
 
