@@ -13,26 +13,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from riskstream.api import ApiConfig, build_context, create_app
-from riskstream.cli import app as cli
 
 POSITIONS = 2_000
 
 
 @pytest.fixture(scope="session")
-def demo_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("api-demo")
-    portfolio, store = root / "portfolio", root / "store"
-    runner = CliRunner()
-    for args in (
-        ["sample-portfolio", "--positions", str(POSITIONS), "--out", str(portfolio)],
-        ["store", "demo", "--store", str(store), "--portfolio", str(portfolio), "--quiet"],
-    ):
-        result = runner.invoke(cli, args)
-        assert result.exit_code == 0, result.output
-    return portfolio, store
+def demo_dirs(make_demo: Callable[[str, int], tuple[Path, Path]]) -> tuple[Path, Path]:
+    return make_demo("api-demo", POSITIONS)
 
 
 @pytest.fixture(scope="session")

@@ -369,29 +369,17 @@ def test_vendor_files_are_served_with_browser_types(client: Any) -> None:
         assert kind in response.headers["content-type"], (url, response.headers["content-type"])
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.mark.integration
-def test_grid_js_mounts_the_users_tables_in_chromium(base_url: str, app: Any) -> None:
+def test_grid_js_mounts_the_users_tables_in_chromium(
+    base_url: str, app: Any, chromium_launch: dict[str, Any]
+) -> None:
     """grid.js in a real browser: the viewer and datagrid load from /vendor, connect to /grid/ws as pb_junior
     (the page logs in on the development IdP) and hold the user's rows only, counterparty null."""
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: apt-get install chromium"
     store = app.state.ctx.store
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(**chromium_launch)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 720})
             errors: list[str] = []

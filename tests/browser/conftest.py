@@ -19,22 +19,9 @@ from typing import Any
 
 import pytest
 import uvicorn
-from typer.testing import CliRunner
 
 from riskstream.api import ApiConfig, create_app
-from riskstream.cli import app as cli
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--disable-component-update",
-    "--disable-sync",
-]
 POSITIONS = 2_000
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VIEWPORT = {"width": 1600, "height": 950}
@@ -56,17 +43,8 @@ def _ready(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def bank(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("dashboard-bank")
-    portfolio, store = root / "portfolio", root / "store"
-    runner = CliRunner()
-    for args in (
-        ["sample-portfolio", "--positions", str(POSITIONS), "--out", str(portfolio)],
-        ["store", "demo", "--store", str(store), "--portfolio", str(portfolio), "--quiet"],
-    ):
-        result = runner.invoke(cli, args)
-        assert result.exit_code == 0, result.output
-    return portfolio, store
+def bank(make_demo: Callable[[str, int], tuple[Path, Path]]) -> tuple[Path, Path]:
+    return make_demo("dashboard-bank", POSITIONS)
 
 
 @pytest.fixture(scope="module")
@@ -95,16 +73,11 @@ def dashboard_url(bank: tuple[Path, Path]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium (apt-get install chromium); "
-            "Playwright's own browser downloads are not used"
-        )
+def browser(chromium_launch: dict[str, Any]) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = pw.chromium.launch(**chromium_launch)
         yield chromium
         chromium.close()
 

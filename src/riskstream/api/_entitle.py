@@ -16,7 +16,7 @@ from typing import Any
 from ..domain import FIRM
 from ..store import Principal
 
-__all__ = ["NodeAccess", "TreeNode"]
+__all__ = ["NodeAccess", "TreeNode", "row_filter_key"]
 
 LEVELS = ("desk", "book", "trader")
 
@@ -30,8 +30,17 @@ class TreeNode:
     positions: int
 
 
+def row_filter_key(principal: Principal) -> tuple[object, ...]:
+    """The principal's row filter in a canonical, hashable form: principals with equal keys see the same rows."""
+    return tuple(
+        sorted(
+            tuple(sorted((c, tuple(sorted(v))) for c, v in cl.items())) for cl in principal.row_predicate()
+        )
+    )
+
+
 class NodeAccess:
-    """The hierarchy of a portfolio's positions and each principal's visible nodes (cached per principal)."""
+    """The hierarchy of a portfolio's positions and each principal's visible nodes (cached per row filter)."""
 
     def __init__(self, desks: list[str], books: list[str], traders: list[str]) -> None:
         leaves = Counter(zip(desks, books, traders, strict=True))
@@ -60,7 +69,7 @@ class NodeAccess:
             )
             for node in sorted(self.under, key=lambda n: (n.count("/"), n))
         ]
-        self._cache: dict[tuple[str, object], frozenset[str]] = {}
+        self._cache: dict[tuple[object, ...], frozenset[str]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -73,16 +82,9 @@ class NodeAccess:
             [str(x) for x in get("trader").tolist()],
         )
 
-    @staticmethod
-    def _key(principal: Principal) -> tuple[str, object]:
-        clauses = principal.row_predicate()
-        return principal.user, tuple(
-            sorted(tuple(sorted((c, tuple(sorted(v))) for c, v in cl.items())) for cl in clauses)
-        )
-
     def visible(self, principal: Principal) -> frozenset[str]:
         """Ids of the nodes ``principal`` may see (parents before children in `nodes` order)."""
-        key = self._key(principal)
+        key = row_filter_key(principal)
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None:

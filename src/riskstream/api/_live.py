@@ -44,7 +44,7 @@ log = logging.getLogger("riskstream.api.live")
 _STATES = {0: "ok", 1: "warning", 2: "breach"}
 
 
-def _iso(us: int) -> str:
+def iso_time(us: int) -> str:
     return datetime.fromtimestamp(us / 1e6, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -106,7 +106,7 @@ class Hub:
                 if mine:
                     as_of = max(n["as_of_us"] for n in mine)
                     snap = json.dumps(
-                        {"type": "snapshot", "as_of": _iso(as_of), "sent_us": sent_us, "nodes": mine},
+                        {"type": "snapshot", "as_of": iso_time(as_of), "sent_us": sent_us, "nodes": mine},
                         separators=(",", ":"),
                     )
                 alert_msgs = [
@@ -269,7 +269,7 @@ class LiveService:
             "value": _num(a.value),
             "limit": _num(a.limit),
             "utilisation": _num(a.utilisation),
-            "as_of": _iso(a.as_of_us),
+            "as_of": iso_time(a.as_of_us),
             "message": a.message,
         }
 
@@ -330,7 +330,7 @@ class LiveService:
             data = list(self.series.get(node, ()))[-points:]
         return {
             "node": node,
-            "t": [_iso(t) for t, _, _ in data],
+            "t": [iso_time(t) for t, _, _ in data],
             "var": [v for _, v, _ in data],
             "es": [e for _, _, e in data],
         }

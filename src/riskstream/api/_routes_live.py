@@ -22,7 +22,7 @@ from ._context import ApiContext, context
 from ._deps import Ctx, Entitled
 from ._entitle import NodeAccess
 from ._errors import NotFoundError
-from ._live import LiveService
+from ._live import LiveService, iso_time
 
 __all__ = ["router"]
 
@@ -144,10 +144,8 @@ def live_all(
     visible = live.access.visible(principal)
     nodes = live.nodes(visible)
     as_of = max((n["as_of_us"] for n in nodes), default=None)
-    from ._live import _iso
-
     return {
-        "as_of": None if as_of is None else _iso(as_of),
+        "as_of": None if as_of is None else iso_time(as_of),
         "nodes": sorted(nodes, key=lambda n: (n["node"].count("/"), n["node"])),
         "alerts": live.recent_alerts(visible, alerts),
     }
@@ -233,13 +231,11 @@ async def live_socket(ws: WebSocket) -> None:
         await ws.send_text(json.dumps({"type": "hello", "user": who.user, "nodes": sorted(visible)}))
         current = live.nodes(visible)
         if current:
-            from ._live import _iso
-
             await ws.send_text(
                 json.dumps(
                     {
                         "type": "snapshot",
-                        "as_of": _iso(max(n["as_of_us"] for n in current)),
+                        "as_of": iso_time(max(n["as_of_us"] for n in current)),
                         "sent_us": 0,
                         "nodes": current,
                     },

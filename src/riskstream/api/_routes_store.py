@@ -50,7 +50,7 @@ from ..query._report import parse_as_of, parse_business_date
 from ..query._session import results_version, session
 from ..store import Principal
 from ._deps import Ctx, Entitled, rate_limited, require_scope
-from ._entitle import NodeAccess
+from ._entitle import NodeAccess, row_filter_key
 from ._errors import NotFoundError
 from ._identity import SCOPE_JOBS_WRITE, Identity
 from ._routes_live import node_access
@@ -295,17 +295,11 @@ class _ResultCache:
 
     @staticmethod
     def key(ctx: Any, principal: Principal, dsl: Mapping[str, Any], as_of: Any) -> Hashable:
-        clauses = tuple(
-            sorted(
-                tuple(sorted((c, tuple(sorted(v))) for c, v in cl.items()))
-                for cl in principal.row_predicate()
-            )
-        )
         return (
             json.dumps(json_safe(dsl), sort_keys=True),
             repr(as_of),
             results_version(ctx.store),
-            clauses,
+            row_filter_key(principal),
             tuple(sorted(principal.masked_columns)),
             date.today().isoformat(),
         )
